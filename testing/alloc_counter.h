@@ -1,0 +1,34 @@
+// -----------------------------------------------------------------------------
+// alloc_counter.h
+// -----------------------------------------------------------------------------
+//
+// Counts heap allocations made through operator new, so tests can assert
+// "no allocation here" and benchmarks can report allocations per
+// operation. Linking this library replaces the global operator new/delete
+// of the binary (testonly).
+//
+// Thread-safety: the count is per thread; reading it is thread-safe.
+
+#ifndef TORNADO_TESTING_ALLOC_COUNTER_H_
+#define TORNADO_TESTING_ALLOC_COUNTER_H_
+
+#include <cstdint>
+
+namespace tornado::testing {
+
+// Allocations made so far on the calling thread.
+uint64_t allocations();
+
+// Counts the calling thread's allocations from construction on.
+class AllocCounter {
+ public:
+  AllocCounter() : start_(allocations()) {}
+  uint64_t count() const { return allocations() - start_; }
+
+ private:
+  uint64_t start_;
+};
+
+}  // namespace tornado::testing
+
+#endif  // TORNADO_TESTING_ALLOC_COUNTER_H_
