@@ -1,0 +1,361 @@
+// -----------------------------------------------------------------------------
+// future.h
+// -----------------------------------------------------------------------------
+//
+// `Future<T>`: the proxy of one asynchronous call (Tornado 4.5's
+// `tornado.concurrent.Future`). It is created with the call, completed
+// once with a value or an exception, and on completion runs every
+// done-callback, inline and in the order they were added; one of them is
+// usually a coroutine's Runner.
+//
+//   tornado::Future<int> f;
+//   f.add_done_callback([](tornado::Future<int> f) { use(f.result()); });
+//   f.set_result(5);                       // runs the callback now
+//
+// A `Future` is a cheap handle (one pointer) to shared state; copies refer
+// to the same result. A default-constructed future is pending.
+//
+// Errors: completing twice, or reading a pending future, throws
+// `InvalidStateError`. A done-callback that throws does not stop the
+// others: its exception is logged through //logging ("Exception in
+// done-callback of a Future: ..."). A future that failed and whose
+// exception nobody retrieved (`result()`, `take_result()`, `exception()`)
+// logs "Future exception was never retrieved: ..." when its last handle
+// goes away, as Tornado and asyncio do.
+//
+// Thread-safety: thread-compatible, and deliberately without atomics: a
+// future and all its handles belong to one thread at a time (normally one
+// IOLoop's). Other threads complete it by scheduling the completion on
+// that loop with `IOLoop::add_callback`. A handle may be *moved* to another
+// thread, but copying or destroying handles of one future on two threads
+// at once is a data race.
+//
+// Cost: one allocation for the shared state, which also holds the first
+// done-callback inline when its captures fit in 16 bytes.
+
+#ifndef TORNADO_FUTURE_FUTURE_H_
+#define TORNADO_FUTURE_FUTURE_H_
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/functional/any_invocable.h"
+
+namespace tornado {
+
+// InvalidStateError
+//
+// A future was used in a state that does not allow it: completed twice,
+// read while pending, or its result taken twice.
+class InvalidStateError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+template <class T>
+class Future;
+
+// is_future<T> / FutureType: true for `Future<U>` (any cv-ref).
+template <class T>
+struct is_future : std::false_type {};
+template <class T>
+struct is_future<Future<T>> : std::true_type {};
+template <class T>
+inline constexpr bool is_future_v = is_future<std::remove_cvref_t<T>>::value;
+template <class T>
+concept FutureType = is_future_v<T>;
+
+namespace future_internal {
+
+[[noreturn]] void throw_invalid_state(const char* what);
+void report_never_retrieved(const std::exception_ptr& e) noexcept;
+void report_callback_exception(const std::exception_ptr& e) noexcept;
+
+struct Empty {};
+
+template <class T>
+struct State {
+  using Callback = absl::AnyInvocable<void(Future<T>)>;
+  using Value = std::conditional_t<std::is_void_v<T>, Empty, std::optional<T>>;
+
+  uint32_t refs = 1;
+  bool done = false;
+  bool retrieved = false;  // the exception was observed
+  bool taken = false;      // take_result() moved the value out
+  std::exception_ptr exception;
+  Value value{};
+  absl::InlinedVector<Callback, 1> callbacks;
+
+  ~State() {
+    if (exception && !retrieved) report_never_retrieved(exception);
+  }
+};
+
+struct Access;
+
+}  // namespace future_internal
+
+// Future<T>
+//
+// See the file comment. `T` may be `void` and may be move-only.
+template <class T>
+class Future {
+  using State = future_internal::State<T>;
+
+ public:
+  using value_type = T;
+
+  // A pending future.
+  Future() : state_(new State) {}
+
+  Future(const Future& o) noexcept : state_(o.state_) {
+    if (state_) ++state_->refs;
+  }
+  Future(Future&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+  Future& operator=(const Future& o) noexcept {
+    Future(o).swap(*this);
+    return *this;
+  }
+  Future& operator=(Future&& o) noexcept {
+    Future(std::move(o)).swap(*this);
+    return *this;
+  }
+  ~Future() { release(); }
+
+  void swap(Future& o) noexcept { std::swap(state_, o.state_); }
+
+  // Two handles are equal when they refer to the same result.
+  friend bool operator==(const Future& a, const Future& b) {
+    return a.state_ == b.state_;
+  }
+
+  // Future::done()
+  //
+  // True once a result or an exception is set. False for a moved-from
+  // handle.
+  bool done() const { return state_ != nullptr && state_->done; }
+
+  // Future::set_result()
+  //
+  // Completes the future with `value` and runs the done-callbacks, inline,
+  // in the order added. Throws `InvalidStateError` if already done.
+  template <class U = T>
+    requires(!std::is_void_v<U>)
+  void set_result(std::type_identity_t<U> value) {
+    State* s = checked_pending("Future::set_result: the future is already done");
+    s->value.emplace(std::move(value));
+    finish(s);
+  }
+  void set_result()
+    requires std::is_void_v<T>
+  {
+    finish(checked_pending("Future::set_result: the future is already done"));
+  }
+
+  // Future::set_exception()
+  //
+  // Completes the future with `e` (must not be null) and runs the
+  // done-callbacks. Throws `InvalidStateError` if already done, and
+  // `std::invalid_argument` for a null `e`.
+  void set_exception(std::exception_ptr e) {
+    if (!e) {
+      throw std::invalid_argument(
+          "Future::set_exception: the exception_ptr is null");
+    }
+    State* s =
+        checked_pending("Future::set_exception: the future is already done");
+    s->exception = std::move(e);
+    finish(s);
+  }
+
+  // Future::result()
+  //
+  // The value (a const reference; nothing for `Future<void>`), or the
+  // stored exception rethrown. Throws `InvalidStateError` while pending or
+  // after `take_result()`.
+  decltype(auto) result() const {
+    State* s = checked_done("Future::result: the future is not done yet");
+    if (s->exception) {
+      s->retrieved = true;
+      std::rethrow_exception(s->exception);
+    }
+    if constexpr (!std::is_void_v<T>) {
+      if (s->taken) {
+        future_internal::throw_invalid_state(
+            "Future::result: the result was already taken by take_result()");
+      }
+      return static_cast<const T&>(*s->value);
+    }
+  }
+
+  // Future::take_result()
+  //
+  // Moves the value out (for move-only `T`), or rethrows the stored
+  // exception. Once: later `result()`/`take_result()` calls on any handle
+  // throw `InvalidStateError`.
+  T take_result() {
+    State* s = checked_done("Future::take_result: the future is not done yet");
+    if (s->exception) {
+      s->retrieved = true;
+      std::rethrow_exception(s->exception);
+    }
+    if constexpr (!std::is_void_v<T>) {
+      if (s->taken) {
+        future_internal::throw_invalid_state(
+            "Future::take_result: the result was already taken");
+      }
+      s->taken = true;
+      return std::move(*s->value);
+    }
+  }
+
+  // Future::exception()
+  //
+  // The stored exception, or null on success. Throws `InvalidStateError`
+  // while pending. Counts as retrieving it.
+  std::exception_ptr exception() const {
+    State* s = checked_done("Future::exception: the future is not done yet");
+    s->retrieved = true;
+    return s->exception;
+  }
+
+  // Future::add_done_callback()
+  //
+  // `fn(Future<T>)` runs once the future is done: at once (inline) if it
+  // already is, else when it completes, after the callbacks added before
+  // it.
+  template <class F>
+    requires std::invocable<F&, Future<T>>
+  void add_done_callback(F fn) {
+    State* s = checked("Future::add_done_callback");
+    if (s->done) {
+      run_callback(fn);
+      return;
+    }
+    s->callbacks.emplace_back(std::move(fn));
+  }
+
+ private:
+  friend struct future_internal::Access;
+
+  explicit Future(State* s) noexcept : state_(s) { ++s->refs; }
+
+  void release() noexcept {
+    if (state_ != nullptr && --state_->refs == 0) delete state_;
+    state_ = nullptr;
+  }
+
+  State* checked(const char* where) const {
+    if (state_ == nullptr) {
+      future_internal::throw_invalid_state(where);
+    }
+    return state_;
+  }
+  State* checked_pending(const char* message) const {
+    State* s = checked(message);
+    if (s->done) future_internal::throw_invalid_state(message);
+    return s;
+  }
+  State* checked_done(const char* message) const {
+    State* s = checked(message);
+    if (!s->done) future_internal::throw_invalid_state(message);
+    return s;
+  }
+
+  template <class F>
+  void run_callback(F& fn) noexcept {
+    try {
+      fn(Future(state_));
+    } catch (...) {
+      future_internal::report_callback_exception(std::current_exception());
+    }
+  }
+
+  void finish(State* s) {
+    s->done = true;
+    if (s->callbacks.empty()) return;
+    // Keep the state alive while callbacks drop their handles.
+    Future keep(s);
+    auto callbacks = std::move(s->callbacks);
+    s->callbacks.clear();
+    for (auto& cb : callbacks) {
+      if (cb) run_callback(cb);
+    }
+  }
+
+  State* state_;
+};
+
+namespace future_internal {
+
+// For the coroutine machinery (//gen): a done-callback that can be
+// withdrawn while the future is pending, so a coroutine frame destroyed
+// while suspended leaves nothing pointing at it.
+struct Access {
+  template <class T, class F>
+  static size_t add_cancellable_callback(Future<T>& f, F fn) {
+    auto* s = f.checked("Future::add_done_callback");
+    s->callbacks.emplace_back(std::move(fn));
+    return s->callbacks.size() - 1;
+  }
+  template <class T>
+  static void cancel_callback(Future<T>& f, size_t token) noexcept {
+    auto* s = f.state_;
+    if (s != nullptr && !s->done && token < s->callbacks.size()) {
+      s->callbacks[token] = nullptr;
+    }
+  }
+};
+
+}  // namespace future_internal
+
+// chain_future()
+//
+// Completes `b` with `a`'s outcome when `a` is done (copying the value, or
+// moving it out of `a` when `T` is not copyable). Does nothing if `b` is
+// done by then. Counts as retrieving `a`'s exception.
+template <class T>
+void chain_future(Future<T> a, Future<T> b) {
+  a.add_done_callback([b](Future<T> a) mutable {
+    if (b.done()) return;
+    if (std::exception_ptr e = a.exception()) {
+      b.set_exception(std::move(e));
+    } else if constexpr (std::is_void_v<T>) {
+      b.set_result();
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+      b.set_result(a.result());
+    } else {
+      b.set_result(a.take_result());
+    }
+  });
+}
+
+// make_ready_future() / make_exceptional_future(): done futures.
+template <class T>
+Future<std::decay_t<T>> make_ready_future(T&& value) {
+  Future<std::decay_t<T>> f;
+  f.set_result(std::forward<T>(value));
+  return f;
+}
+inline Future<void> make_ready_future() {
+  Future<void> f;
+  f.set_result();
+  return f;
+}
+template <class T>
+Future<T> make_exceptional_future(std::exception_ptr e) {
+  Future<T> f;
+  f.set_exception(std::move(e));
+  return f;
+}
+
+}  // namespace tornado
+
+#endif  // TORNADO_FUTURE_FUTURE_H_
