@@ -229,6 +229,7 @@ TEST_F(FutureTest, DoneFutureWithOneCallbackCostsOneAllocation) {
   testing::AllocCounter allocs;
   {
     Future<int> f;
+    testing::escape(&f);
     f.add_done_callback([&sum](Future<int> g) { sum += g.result(); });
     f.set_result(2);
   }

@@ -16,6 +16,11 @@ void* counted_alloc(std::size_t n) {
 
 uint64_t allocations() { return tls_allocations; }
 
+void escape(const void* p) {
+  static const void* volatile sink;
+  sink = p;
+}
+
 }  // namespace tornado::testing
 
 // Sanitizer builds interpose malloc themselves; these stay compatible with

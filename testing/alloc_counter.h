@@ -19,6 +19,10 @@ namespace tornado::testing {
 // Allocations made so far on the calling thread.
 uint64_t allocations();
 
+// Makes `p` (and what it points to) visible to code the optimizer cannot
+// see, so an allocation under test cannot be elided.
+void escape(const void* p);
+
 // Counts the calling thread's allocations from construction on.
 class AllocCounter {
  public:
