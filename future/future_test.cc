@@ -225,6 +225,7 @@ TEST_F(FutureTest, MovedFromHandleThrowsClearly) {
 }
 
 TEST_F(FutureTest, DoneFutureWithOneCallbackCostsOneAllocation) {
+  if (!testing::counting_works()) GTEST_SKIP() << "allocations not countable here";
   int sum = 0;
   testing::AllocCounter allocs;
   {

@@ -15,6 +15,15 @@ void* counted_alloc(std::size_t n) {
 }  // namespace
 
 uint64_t allocations() { return tls_allocations; }
+void escape(const void* p);
+
+bool counting_works() {
+  uint64_t before = tls_allocations;
+  int* p = new int(1);
+  escape(p);
+  delete p;
+  return tls_allocations != before;
+}
 
 void escape(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
 

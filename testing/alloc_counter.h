@@ -19,6 +19,11 @@ namespace tornado::testing {
 // Allocations made so far on the calling thread.
 uint64_t allocations();
 
+// True when this binary's allocations go through the counting operator
+// new. Under AddressSanitizer the sanitizer's own operator new wins, and
+// tests that assert allocation counts skip themselves.
+bool counting_works();
+
 // Makes `p` (and what it points to) visible to code the optimizer cannot
 // see, so an allocation under test cannot be elided.
 void escape(const void* p);
