@@ -1,0 +1,99 @@
+// ioloop internals: the timeout heap (Tornado's `_timeouts`).
+//
+// A binary min-heap of (deadline, insertion number) so that equal
+// deadlines fire in the order added. The callables live in a slab of slots
+// reused through a free list; a handle names a slot and its generation, so
+// a stale handle (fired, removed, or another heap's) is recognised and
+// ignored. Cancellation is lazy as in Tornado: `remove` releases the
+// callable at once and bumps the slot's generation, the heap entry stays
+// until it reaches the top; when cancelled entries exceed 512 and half the
+// heap, the heap is rebuilt without them.
+//
+// Thread-compatible: used only by the loop's thread.
+
+#ifndef TORNADO_IOLOOP_INTERNAL_TIMEOUT_HEAP_H_
+#define TORNADO_IOLOOP_INTERNAL_TIMEOUT_HEAP_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ioloop/internal/task.h"
+
+namespace tornado::ioloop_internal {
+
+class TimeoutHeap {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  struct Handle {
+    const void* owner = nullptr;
+    uint32_t slot = 0;
+    uint32_t generation = 0;  // 0: never valid
+  };
+  // A timeout taken off the heap as due, to be run unless removed first.
+  struct Due {
+    uint32_t slot;
+    uint32_t generation;
+  };
+
+  static constexpr size_t kCompactMinimum = 512;
+
+  Handle add(time_point deadline, Task task);
+  // Cancels a pending timeout; false (and nothing done) for a handle that
+  // fired, was removed, or belongs to another heap.
+  bool remove(const Handle& h);
+  // Takes every live entry with deadline <= now off the heap, in order,
+  // dropping cancelled ones met on the way; then compacts if worthwhile.
+  void pop_due(time_point now, std::vector<Due>& out);
+  // Moves the task of a due entry out (freeing its slot); false if it was
+  // removed after pop_due.
+  bool take(const Due& due, Task& out);
+  // The nearest live deadline (cancelled tops are dropped), if any.
+  std::optional<time_point> next_deadline();
+
+  bool empty() const { return heap_.empty(); }
+  size_t heap_size() const { return heap_.size(); }
+  size_t cancellations() const { return cancellations_; }
+  size_t live() const { return live_; }
+  void clear();
+
+ private:
+  struct Entry {
+    int64_t deadline;  // steady_clock ticks
+    uint64_t seq;
+    uint32_t slot;
+    uint32_t generation;
+  };
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const {
+      return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
+    }
+  };
+  struct Slot {
+    Task task;
+    uint32_t generation = 1;
+    bool live = false;
+  };
+
+  bool stale(const Entry& e) const {
+    const Slot& s = slots_[e.slot];
+    return !s.live || s.generation != e.generation;
+  }
+  void free_slot(uint32_t i);
+  void pop_top();
+  void compact_if_needed();
+
+  std::vector<Entry> heap_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+  uint64_t seq_ = 0;
+  size_t cancellations_ = 0;
+  size_t live_ = 0;
+};
+
+}  // namespace tornado::ioloop_internal
+
+#endif  // TORNADO_IOLOOP_INTERNAL_TIMEOUT_HEAP_H_

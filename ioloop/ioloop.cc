@@ -1,0 +1,375 @@
+#include "ioloop/ioloop.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+#include <system_error>
+
+#include "logging/logging.h"
+
+namespace tornado {
+namespace {
+
+// Namespace scope and trivially destructible (see the developers' guide:
+// function-scope thread_locals with destructors leak under g++).
+constinit thread_local IOLoop* tls_current = nullptr;
+constinit thread_local IOLoop* tls_running = nullptr;
+
+constexpr int kMaxPollTimeoutMs = 3600 * 1000;  // Tornado's _POLL_TIMEOUT
+
+}  // namespace
+
+namespace ioloop_internal {
+void throw_closed(const char* where) {
+  throw std::logic_error(std::string("IOLoop::") + where +
+                         ": the loop is closed");
+}
+}  // namespace ioloop_internal
+
+IOLoop::IOLoop() : IOLoop(Options()) {}
+
+IOLoop::IOLoop(Options options)
+    : options_(options),
+      poller_(options.poller == PollerKind::kPoll
+                  ? ioloop_internal::make_poll_poller()
+                  : ioloop_internal::make_epoll_poller()),
+      waker_(ioloop_internal::make_waker(options.waker)) {
+  if (options_.max_iterations_between_polls < 1) {
+    options_.max_iterations_between_polls = 1;
+  }
+  poller_->add(waker_->fd(), READ);
+}
+
+IOLoop::~IOLoop() {
+  if (running_) {
+    logging::error("IOLoop destroyed while running; terminating");
+    std::terminate();
+  }
+  close(false);
+}
+
+// ---- current / instance -------------------------------------------------------
+
+IOLoop& IOLoop::instance() {
+  // Leaked on purpose: callbacks may still reach it during static
+  // destruction. Reachable, so LeakSanitizer does not report it.
+  static IOLoop* loop = new IOLoop();
+  return *loop;
+}
+
+IOLoop& IOLoop::current() {
+  return tls_current != nullptr ? *tls_current : instance();
+}
+
+IOLoop* IOLoop::current_or_null() { return tls_current; }
+
+void IOLoop::make_current() { tls_current = this; }
+
+void IOLoop::clear_current() { tls_current = nullptr; }
+
+bool IOLoop::on_loop_thread() const { return tls_running == this; }
+
+// ---- start / stop / close -----------------------------------------------------
+
+void IOLoop::start() {
+  check_open("start");
+  if (running_) throw std::logic_error("IOLoop::start: the loop is already running");
+  if (stopped_) {
+    stopped_ = false;
+    return;
+  }
+  IOLoop* old_current = tls_current;
+  IOLoop* old_running = tls_running;
+  tls_current = this;
+  tls_running = this;
+  // Tasks without contexts run with none active, whatever the caller of
+  // start() had entered.
+  stack_context_internal::SwapHead no_contexts(nullptr);
+  running_ = true;
+  iterations_since_poll_ = 0;
+  struct Restore {
+    IOLoop* self;
+    IOLoop* old_current;
+    IOLoop* old_running;
+    ~Restore() {
+      self->running_ = false;
+      self->stopped_ = false;
+      tls_current = old_current;
+      tls_running = old_running;
+    }
+  } restore{this, old_current, old_running};
+  while (running_) run_once();
+}
+
+void IOLoop::stop() {
+  running_ = false;
+  stopped_ = true;
+  if (!closed()) waker_->wake();
+}
+
+void IOLoop::close(bool all_fds) {
+  if (running_) throw std::logic_error("IOLoop::close: the loop is running");
+  std::vector<ioloop_internal::Task> remote;
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    if (closed_.load(std::memory_order_relaxed)) return;
+    closed_.store(true, std::memory_order_release);
+    remote.swap(remote_);
+  }
+  if (executor_) executor_->shutdown();  // no worker touches the loop after this
+  // Release what the loop holds before destroying the frames; a destructor
+  // run here may call remove_timeout/remove_handler, which are no-ops now.
+  remote.clear();
+  auto pending = std::move(pending_);
+  auto ready = std::move(ready_);
+  pending.clear();
+  ready.clear();
+  pending_.clear();
+  ready_.clear();
+  collect_incoming();  // signal slots: drop what is there
+  pending_.clear();
+  timeouts_.clear();
+  executor_pending_.clear();
+  auto handlers = std::move(handlers_);
+  handlers_.clear();
+  for (auto& [fd, entry] : handlers) {
+    poller_->remove(fd);
+    if (all_fds) ::close(fd);
+  }
+  handlers.clear();
+  removed_handlers_.clear();
+  destroy_suspended_frames();
+  pending_.clear();
+  if (tls_current == this) tls_current = nullptr;
+}
+
+void IOLoop::destroy_suspended_frames() noexcept {
+  while (suspended_ != nullptr) {
+    ioloop_internal::Suspended* s = suspended_;
+    release(s);
+    s->destroy_suspended();
+  }
+}
+
+void IOLoop::adopt(ioloop_internal::Suspended* s) {
+  check_open("adopt");
+  s->loop_ = this;
+  s->prev_ = nullptr;
+  s->next_ = suspended_;
+  if (suspended_ != nullptr) suspended_->prev_ = s;
+  suspended_ = s;
+}
+
+void IOLoop::release(ioloop_internal::Suspended* s) noexcept {
+  IOLoop* loop = s->loop_;
+  if (loop == nullptr) return;
+  if (s->prev_ != nullptr) {
+    s->prev_->next_ = s->next_;
+  } else {
+    loop->suspended_ = s->next_;
+  }
+  if (s->next_ != nullptr) s->next_->prev_ = s->prev_;
+  s->prev_ = s->next_ = nullptr;
+  s->loop_ = nullptr;
+}
+
+// ---- callbacks ------------------------------------------------------------------
+
+void IOLoop::push_remote(ioloop_internal::Task task) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    if (closed_.load(std::memory_order_relaxed)) {
+      ioloop_internal::throw_closed("add_callback");
+    }
+    wake = remote_.empty();
+    remote_.push_back(std::move(task));
+    remote_pending_.store(true, std::memory_order_release);
+    // Under the lock so close() cannot close the waker meanwhile. Only the
+    // push into an empty queue wakes: the loop drains the whole queue.
+    if (wake) waker_->wake();
+  }
+}
+
+void IOLoop::collect_incoming() {
+  if (remote_pending_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    for (auto& t : remote_) pending_.push_back(std::move(t));
+    remote_.clear();
+    remote_pending_.store(false, std::memory_order_relaxed);
+  }
+  if (signal_pending_.exchange(false, std::memory_order_acq_rel)) {
+    for (SignalSlot& slot : signal_slots_) {
+      if (slot.state.load(std::memory_order_acquire) != kSlotReady) continue;
+      auto* fn = std::launder(
+          reinterpret_cast<absl::AnyInvocable<void()>*>(&slot.storage));
+      pending_.push_back(ioloop_internal::Task{std::move(*fn), nullptr});
+      fn->~AnyInvocable();
+      slot.state.store(kSlotFree, std::memory_order_release);
+    }
+  }
+}
+
+template <class Fn>
+void IOLoop::guarded(Fn&& fn) noexcept {
+  try {
+    fn();
+  } catch (...) {
+    try {
+      handle_callback_exception(std::current_exception());
+    } catch (...) {
+      logging::error("IOLoop::handle_callback_exception threw: " +
+                     logging::describe(std::current_exception()));
+    }
+  }
+  // A callback that left a context entered (an inconsistency, already
+  // reported) must not leak it into the next one.
+  if (stack_context_internal::current_head() != nullptr) {
+    stack_context_internal::set_head(nullptr);
+  }
+}
+
+void IOLoop::handle_callback_exception(std::exception_ptr e) {
+  logging::error("Exception in callback: " + logging::describe(e));
+}
+
+// ---- the iteration --------------------------------------------------------------
+
+void IOLoop::run_once() {
+  // (1) Snapshot: callbacks queued so far, and the due timeouts.
+  collect_incoming();
+  ready_.swap(pending_);
+  if (!timeouts_.empty()) timeouts_.pop_due(time(), due_);
+
+  // (2) Callbacks, in order.
+  for (auto& task : ready_) guarded(task);
+  ready_.clear();
+
+  // (3) Due timeouts, skipping those removed meanwhile.
+  if (!due_.empty()) {
+    ioloop_internal::Task task;
+    for (const auto& d : due_) {
+      if (timeouts_.take(d, task)) {
+        guarded(task);
+        task = ioloop_internal::Task();
+      }
+    }
+    due_.clear();
+  }
+
+  // (4) stop() takes effect here.
+  if (!running_) return;
+
+  // (5) Poll.
+  int timeout_ms;
+  if (!pending_.empty() || remote_pending_.load(std::memory_order_relaxed) ||
+      signal_pending_.load(std::memory_order_relaxed)) {
+    if (++iterations_since_poll_ < options_.max_iterations_between_polls) {
+      return;  // callbacks keep coming: poll on a later iteration
+    }
+    timeout_ms = 0;
+  } else if (auto next = timeouts_.next_deadline()) {
+    auto wait = *next - time();
+    if (wait <= duration::zero()) {
+      timeout_ms = 0;
+    } else {
+      // Round up: waking before the deadline would only spin.
+      auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+      timeout_ms = static_cast<int>(std::min<int64_t>(ms, kMaxPollTimeoutMs));
+    }
+  } else {
+    timeout_ms = kMaxPollTimeoutMs;
+  }
+  iterations_since_poll_ = 0;
+  dispatch(timeout_ms);
+}
+
+void IOLoop::dispatch(int timeout_ms) {
+  events_.clear();
+  poller_->poll(timeout_ms, events_);
+  const int waker_fd = waker_->fd();
+  for (dispatch_index_ = 0; dispatch_index_ < events_.size(); ++dispatch_index_) {
+    const ioloop_internal::PollEvent ev = events_[dispatch_index_];
+    if (ev.fd < 0) continue;  // its handler was removed by an earlier one
+    if (ev.fd == waker_fd) {
+      waker_->consume();
+      continue;
+    }
+    auto it = handlers_.find(ev.fd);
+    if (it == handlers_.end()) continue;
+    HandlerEntry* entry = it->second.get();
+    guarded([&] { entry->handler(ev.fd, ev.events); });
+  }
+  events_.clear();
+  removed_handlers_.clear();
+}
+
+// ---- timeouts -----------------------------------------------------------------
+
+void IOLoop::remove_timeout(const Timeout& timeout) {
+  if (closed()) return;
+  timeouts_.remove(timeout.handle_);
+}
+
+// ---- fd handlers ----------------------------------------------------------------
+
+void IOLoop::add_handler_task(int fd, Handler handler, uint32_t events) {
+  check_open("add_handler");
+  const std::string name = "IOLoop::add_handler: fd " + std::to_string(fd);
+  if (fd < 0) throw std::invalid_argument(name + " is negative");
+  if (fd == waker_->fd()) {
+    throw std::invalid_argument(name + " is the loop's own waker");
+  }
+  if (handlers_.contains(fd)) {
+    throw std::invalid_argument(name + " is already registered");
+  }
+  if (fcntl(fd, F_GETFD) < 0) {
+    throw std::system_error(errno, std::generic_category(), name + " is not open");
+  }
+  poller_->add(fd, events | ERROR);
+  handlers_.emplace(fd, std::make_unique<HandlerEntry>(
+                            HandlerEntry{std::move(handler), events}));
+}
+
+void IOLoop::update_handler(int fd, uint32_t events) {
+  check_open("update_handler");
+  auto it = handlers_.find(fd);
+  if (it == handlers_.end()) {
+    throw std::invalid_argument("IOLoop::update_handler: fd " +
+                                std::to_string(fd) + " is not registered");
+  }
+  poller_->modify(fd, events | ERROR);
+  it->second->events = events;
+}
+
+void IOLoop::remove_handler(int fd) {
+  if (closed()) return;
+  auto it = handlers_.find(fd);
+  if (it == handlers_.end()) return;
+  std::unique_ptr<HandlerEntry> entry = std::move(it->second);
+  handlers_.erase(it);
+  poller_->remove(fd);
+  // Pending events of this poll result for the fd are dropped (Tornado
+  // pops them from _events).
+  for (size_t i = dispatch_index_ + 1; i < events_.size(); ++i) {
+    if (events_[i].fd == fd) events_[i].fd = -1;
+  }
+  // During dispatch the handler may be the one running: keep it alive
+  // until dispatch ends.
+  if (!events_.empty()) removed_handlers_.push_back(std::move(entry));
+}
+
+// ---- executor -------------------------------------------------------------------
+
+void IOLoop::finish_executor(uint64_t id) {
+  auto it = executor_pending_.find(id);
+  if (it == executor_pending_.end()) return;
+  auto complete = std::move(it->second);
+  executor_pending_.erase(it);
+  complete();
+}
+
+}  // namespace tornado
