@@ -299,9 +299,17 @@ namespace future_internal {
 // withdrawn while the future is pending, so a coroutine frame destroyed
 // while suspended leaves nothing pointing at it.
 struct Access {
+  static constexpr size_t kNoToken = static_cast<size_t>(-1);
+
+  // Like add_done_callback (runs `fn` at once if `f` is done, returning
+  // kNoToken).
   template <class T, class F>
   static size_t add_cancellable_callback(Future<T>& f, F fn) {
     auto* s = f.checked("Future::add_done_callback");
+    if (s->done) {
+      f.run_callback(fn);
+      return kNoToken;
+    }
     s->callbacks.emplace_back(std::move(fn));
     return s->callbacks.size() - 1;
   }
