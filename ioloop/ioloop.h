@@ -72,6 +72,7 @@
 #include "ioloop/internal/thread_pool.h"
 #include "ioloop/internal/timeout_heap.h"
 #include "ioloop/internal/waker.h"
+#include "logging/logging.h"
 #include "stack_context/stack_context.h"
 
 namespace tornado {
@@ -220,6 +221,7 @@ class IOLoop {
   // after `close`.
   template <class F>
   void add_callback(F cb) {
+    logging::trace("add_callback");
     push(ioloop_internal::Task{std::move(cb), stack_context_internal::capture()});
   }
 
@@ -276,6 +278,7 @@ class IOLoop {
   template <class T, class F>
   size_t add_future_cancellable(Future<T>& f, F cb) {
     check_open("add_future");
+    logging::trace("add_future");
     if (auto contexts = stack_context_internal::capture()) {
       return future_internal::Access::add_cancellable_callback(
           f, [this, cb = std::move(cb),

@@ -46,6 +46,34 @@ std::string demangle(const char* name) {
 
 }  // namespace
 
+namespace logging_internal {
+std::atomic<bool> g_tracing{false};
+
+namespace {
+// Separate from the log mutex: a trace sink may log.
+std::mutex& trace_mutex() {
+  static std::mutex* m = new std::mutex;
+  return *m;
+}
+TraceSink& trace_sink() {
+  static auto* s = new TraceSink;
+  return *s;
+}
+}  // namespace
+
+void trace(std::string_view event) {
+  std::lock_guard<std::mutex> lock(trace_mutex());
+  if (trace_sink()) trace_sink()(event);
+}
+}  // namespace logging_internal
+
+void set_trace_sink(TraceSink sink) {
+  std::lock_guard<std::mutex> lock(logging_internal::trace_mutex());
+  logging_internal::g_tracing.store(static_cast<bool>(sink),
+                                    std::memory_order_relaxed);
+  logging_internal::trace_sink() = std::move(sink);
+}
+
 Sink set_sink(Sink sink) {
   std::shared_ptr<const Sink> next;
   if (sink) next = std::make_shared<const Sink>(std::move(sink));

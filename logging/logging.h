@@ -15,6 +15,7 @@
 #ifndef TORNADO_LOGGING_LOGGING_H_
 #define TORNADO_LOGGING_LOGGING_H_
 
+#include <atomic>
 #include <exception>
 #include <functional>
 #include <string>
@@ -49,6 +50,34 @@ inline void warning(std::string_view message) {
 // `what()` for a `std::exception`, or "unknown exception (not derived from
 // std::exception)". "no exception" for a null pointer. Never throws.
 std::string describe(std::exception_ptr e) noexcept;
+
+// Tracing: the machinery's steps, named as the document names them
+// ("add_callback", "handle_yield", "add_future", "inner", "run"), sent to
+// a trace sink when one is installed. Off by default; when off, a trace
+// point costs one relaxed atomic load.
+using TraceSink = std::function<void(std::string_view event)>;
+
+// set_trace_sink()
+//
+// Installs `sink` (empty: tracing off). Install it before the loop runs
+// and remove it after; the sink is called on the loop's thread.
+void set_trace_sink(TraceSink sink);
+
+namespace logging_internal {
+extern std::atomic<bool> g_tracing;
+void trace(std::string_view event);
+}  // namespace logging_internal
+
+inline bool tracing() {
+  return logging_internal::g_tracing.load(std::memory_order_relaxed);
+}
+
+// trace()
+//
+// Sends `event` to the trace sink, if tracing.
+inline void trace(std::string_view event) {
+  if (tracing()) [[unlikely]] logging_internal::trace(event);
+}
 
 // ScopedSink
 //

@@ -1,0 +1,492 @@
+// -----------------------------------------------------------------------------
+// gen.h
+// -----------------------------------------------------------------------------
+//
+// Coroutines on the IOLoop, after Tornado 4.5's `tornado.gen`. In C++20 a
+// function returning `Future<T>` whose body uses `co_await` or `co_return`
+// is the coroutine: the return type plays the `@gen.coroutine` decorator.
+//
+//   tornado::Future<int> asyn_sum(int a, int b) {
+//     tornado::Future<int> future;
+//     tornado::IOLoop::current().add_callback(
+//         [=]() mutable { future.set_result(a + b); });
+//     int result = co_await future;     // Tornado: result = yield future
+//     co_return result;                 // Tornado: raise gen.Return(result)
+//   }
+//
+// How one call runs, step by step as the document tells it:
+//   1. Calling the coroutine runs its body at once, up to the first
+//      `co_await` of a future that is not done (the decorator's `next(gen)`),
+//      and returns the coroutine's own `Future<T>`.
+//   2. At that `co_await`, the coroutine's `Runner::handle_yield` looks at
+//      the future: done, the coroutine goes on at once without the loop;
+//      not done, it hands the future to `IOLoop::add_future` with a
+//      callback (`inner`) that calls `Runner::run`, and the coroutine is
+//      suspended. The loop now owns the suspended frame.
+//   3. When the future completes, `inner` runs on the loop (never inline);
+//      `Runner::run` resumes the coroutine, and the `co_await` gives
+//      `future.result()`: the value (`gen.send`), or the stored exception
+//      thrown at the `co_await` (`gen.throw`).
+//   4. `co_return v` completes the coroutine's future with `v`; an
+//      exception escaping the body completes it with that exception.
+//      Nested coroutines are coroutines awaiting another one's future.
+//
+// The stack-context check of the document: the Runner records the
+// contexts before each resumption; if a coroutine suspends with others
+// active (a `co_await` inside a `StackContext` or `Local<T>::Scope`), the
+// caller's contexts are restored and that `co_await` throws
+// `StackContextInconsistentError`. A coroutine's callbacks run in the
+// contexts active when it was called.
+//
+// Lifetimes: a suspended coroutine's frame is owned by the loop it waits
+// on; closing or destroying that loop destroys the frame (its future stays
+// pending). Frames and the futures they await hold no reference cycle.
+//
+// Thread-safety: a coroutine runs on one loop's thread; everything here is
+// thread-compatible and belongs to that thread.
+
+#ifndef TORNADO_GEN_GEN_H_
+#define TORNADO_GEN_GEN_H_
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "future/future.h"
+#include "ioloop/ioloop.h"
+#include "logging/logging.h"
+#include "stack_context/stack_context.h"
+
+namespace tornado::gen {
+
+// Runner
+//
+// Drives one coroutine, organised as the document's `gen.Runner`:
+// `handle_yield` decides what a `co_await` does, `run` resumes the
+// coroutine once the awaited future is done. It lives inside the
+// coroutine's frame (no allocation of its own). Users do not create or
+// call it; it is public so the walkthrough can point at it.
+class Runner final : public ioloop_internal::Suspended {
+ public:
+  Runner() : resume_contexts_(stack_context_internal::current_head()) {}
+  ~Runner() { IOLoop::release(this); }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Runner::handle_yield()
+  //
+  // Called at a `co_await` of a future that is not done. Hands it to
+  // `IOLoop::add_future` with `inner` (which calls `run`) and returns true:
+  // suspend. Returns false (go on at once) when the stack contexts are
+  // inconsistent; the `co_await` then throws.
+  template <class T>
+  bool handle_yield(Future<T>& future, size_t& token) {
+    logging::trace("handle_yield");
+    if (!check_contexts()) return false;
+    IOLoop& loop = IOLoop::current();
+    loop.adopt(this);
+    token = loop.add_future_cancellable(future, [this](Future<T>) {
+      logging::trace("inner");
+      run();
+    });
+    return true;
+  }
+
+  // `co_await gen::moment`: one trip through the loop's callback queue.
+  bool handle_yield_moment() {
+    logging::trace("handle_yield");
+    if (!check_contexts()) return false;
+    IOLoop& loop = IOLoop::current();
+    loop.adopt(this);
+    loop.add_callback([this] { run(); });
+    return true;
+  }
+
+  // Runner::run()
+  //
+  // Resumes the coroutine; the pending `co_await` then reads the future's
+  // result (or rethrows its exception) inside the coroutine.
+  void run() {
+    logging::trace("run");
+    IOLoop::release(this);
+    resume_contexts_ = stack_context_internal::current_head();
+    handle_.resume();  // may destroy *this (the coroutine finished)
+  }
+
+  void set_handle(std::coroutine_handle<> h) { handle_ = h; }
+
+  // Runner::check_contexts()
+  //
+  // The document's check: are the contexts those recorded when the
+  // coroutine was last resumed? If not (it is suspending inside a context
+  // scope), restores them, marks the scopes left behind, and arranges for
+  // the pending co_await to throw StackContextInconsistentError.
+  bool check_contexts();
+
+  // True once, after check_contexts found the contexts inconsistent.
+  bool take_inconsistency() { return std::exchange(inconsistent_, false); }
+
+  // The contexts are as they were when the coroutine was last resumed.
+  bool contexts_consistent_fast() const {
+    return stack_context_internal::current_head() == resume_contexts_;
+  }
+
+  // The loop is closing: destroy the suspended frame (and so this Runner).
+  void destroy_suspended() noexcept override { handle_.destroy(); }
+
+ private:
+  std::coroutine_handle<> handle_;
+  const stack_context_internal::Node* resume_contexts_;
+  bool inconsistent_ = false;
+};
+
+[[noreturn]] void throw_inconsistent();
+
+// ---- Awaiters -------------------------------------------------------------------
+
+namespace gen_internal {
+
+template <class T>
+class FutureAwaiter {
+ public:
+  FutureAwaiter(Future<T> f, Runner* runner)
+      : future_(std::move(f)), runner_(runner) {}
+  ~FutureAwaiter() {
+    // A frame destroyed while suspended leaves no callback behind.
+    if (token_ != future_internal::Access::kNoToken) {
+      future_internal::Access::cancel_callback(future_, token_);
+    }
+  }
+  FutureAwaiter(FutureAwaiter&&) = delete;
+
+  bool await_ready() const noexcept {
+    return future_.done() && runner_->contexts_consistent_fast();
+  }
+  bool await_suspend(std::coroutine_handle<>) {
+    if (future_.done()) {
+      // Done but the contexts are inconsistent: record it, go on at once,
+      // and await_resume throws.
+      runner_->check_contexts();
+      return false;
+    }
+    return runner_->handle_yield(future_, token_);
+  }
+  decltype(auto) await_resume() {
+    if (runner_->take_inconsistency()) throw_inconsistent();
+    if constexpr (std::is_void_v<T>) {
+      future_.result();
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+      return T(future_.result());
+    } else {
+      return future_.take_result();
+    }
+  }
+
+ private:
+  Future<T> future_;
+  Runner* runner_;
+  size_t token_ = future_internal::Access::kNoToken;
+};
+
+}  // namespace gen_internal
+
+// moment
+//
+// `co_await gen::moment` gives the IOLoop one iteration, then resumes:
+// other callbacks and coroutines run meanwhile (Tornado's `gen.moment`).
+struct Moment {};
+inline constexpr Moment moment{};
+
+namespace gen_internal {
+
+class MomentAwaiter {
+ public:
+  explicit MomentAwaiter(Runner* runner) : runner_(runner) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<>) {
+    return runner_->handle_yield_moment();
+  }
+  void await_resume() {
+    if (runner_->take_inconsistency()) throw_inconsistent();
+  }
+
+ private:
+  Runner* runner_;
+};
+
+// The promise: what makes a function returning Future<T> a coroutine.
+template <class T>
+class PromiseBase {
+ public:
+  std::suspend_never initial_suspend() noexcept { return {}; }
+  std::suspend_never final_suspend() noexcept { return {}; }
+  void unhandled_exception() noexcept {
+    future_.set_exception(std::current_exception());
+  }
+
+  template <class U>
+  FutureAwaiter<U> await_transform(Future<U> f) {
+    return FutureAwaiter<U>(std::move(f), &runner_);
+  }
+  MomentAwaiter await_transform(Moment) { return MomentAwaiter(&runner_); }
+
+ protected:
+  Future<T> future_;
+  Runner runner_;
+};
+
+template <class T>
+class Promise : public PromiseBase<T> {
+ public:
+  Future<T> get_return_object() {
+    this->runner_.set_handle(std::coroutine_handle<Promise>::from_promise(*this));
+    return this->future_;
+  }
+  template <class U = T>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) {
+    this->future_.set_result(T(std::forward<U>(value)));
+  }
+};
+
+template <>
+class Promise<void> : public PromiseBase<void> {
+ public:
+  Future<void> get_return_object() {
+    this->runner_.set_handle(std::coroutine_handle<Promise>::from_promise(*this));
+    return this->future_;
+  }
+  void return_void() { this->future_.set_result(); }
+};
+
+}  // namespace gen_internal
+
+// ---- Utilities ------------------------------------------------------------------
+
+// sleep()
+//
+// A future done after `duration`, on `IOLoop::current()`.
+template <class Rep, class Period>
+Future<void> sleep(std::chrono::duration<Rep, Period> duration) {
+  Future<void> f;
+  IOLoop::current().call_later(duration, [f]() mutable { f.set_result(); });
+  return f;
+}
+
+// maybe_future()
+//
+// A done future holding `value`; a future is returned as it is.
+template <class T>
+auto maybe_future(T value) {
+  if constexpr (is_future_v<T>) {
+    return value;
+  } else {
+    return make_ready_future(std::move(value));
+  }
+}
+
+namespace gen_internal {
+void log_multi_exception(const std::exception_ptr& e);
+void log_after_timeout(const std::exception_ptr& e);
+}  // namespace gen_internal
+
+// multi()
+//
+// A future done once every child is done (no fail-fast, as Tornado 4.5):
+// all results in input order, or, if any failed, the exception of the
+// first failing child in input order; the others are logged ("Multiple
+// exceptions in yield list: ..."). An empty list is done at once.
+// Move-only results are moved out of the children (list each once).
+template <class T>
+Future<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> multi(
+    std::vector<Future<T>> children) {
+  using R = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
+  struct State {
+    std::vector<Future<T>> children;
+    size_t remaining;
+    Future<R> result;
+    void finish() {
+      std::exception_ptr first;
+      for (auto& c : children) {
+        if (std::exception_ptr e = c.exception()) {
+          if (!first) {
+            first = e;
+          } else {
+            gen_internal::log_multi_exception(e);
+          }
+        }
+      }
+      if (first) {
+        result.set_exception(first);
+      } else if constexpr (std::is_void_v<T>) {
+        result.set_result();
+      } else {
+        std::vector<T> values;
+        values.reserve(children.size());
+        for (auto& c : children) {
+          if constexpr (std::is_copy_constructible_v<T>) {
+            values.push_back(c.result());
+          } else {
+            values.push_back(c.take_result());
+          }
+        }
+        result.set_result(std::move(values));
+      }
+    }
+  };
+  auto state = std::make_shared<State>();
+  state->children = std::move(children);
+  state->remaining = state->children.size();
+  Future<R> result = state->result;
+  if (state->remaining == 0) {
+    state->finish();
+    return result;
+  }
+  for (auto& c : state->children) {
+    c.add_done_callback([state](Future<T>) {
+      if (--state->remaining == 0) state->finish();
+    });
+  }
+  return result;
+}
+
+// with_timeout()
+//
+// `f`'s outcome, or `TimeoutError` if `f` is not done by `deadline` (or
+// within `timeout`) on `IOLoop::current()`. `f` is not cancelled; if it
+// fails after the timeout, its exception is logged.
+template <class T>
+Future<T> with_timeout(IOLoop::time_point deadline, Future<T> f) {
+  Future<T> result;
+  if (f.done()) {
+    chain_future(f, result);
+    return result;
+  }
+  IOLoop* loop = &IOLoop::current();
+  IOLoop::Timeout timeout = loop->call_at(deadline, [result, f]() mutable {
+    if (result.done()) return;
+    result.set_exception(std::make_exception_ptr(TimeoutError("Timeout")));
+    f.add_done_callback([](Future<T> late) {
+      if (std::exception_ptr e = late.exception()) {
+        gen_internal::log_after_timeout(e);
+      }
+    });
+  });
+  f.add_done_callback([result, loop, timeout](Future<T> done) mutable {
+    if (result.done()) return;
+    if (!loop->closed()) loop->remove_timeout(timeout);
+    chain_future(done, result);
+  });
+  return result;
+}
+template <class T, class Rep, class Period>
+Future<T> with_timeout(std::chrono::duration<Rep, Period> timeout,
+                       Future<T> f) {
+  return with_timeout(
+      IOLoop::current().time() +
+          std::chrono::duration_cast<IOLoop::duration>(timeout),
+      std::move(f));
+}
+
+// WaitIterator
+//
+// Futures in the order they finish (Tornado's `gen.WaitIterator`):
+//
+//   gen::WaitIterator<int> it({a, b, c});
+//   while (!it.done()) {
+//     try {
+//       int r = co_await it.next();
+//       use(r, it.current_index());
+//     } catch (const std::exception& e) { ... }
+//   }
+//
+// Inputs already done come first, in input order. Thread-compatible.
+template <class T>
+class WaitIterator {
+ public:
+  explicit WaitIterator(std::vector<Future<T>> futures)
+      : state_(std::make_shared<State>()) {
+    state_->futures = std::move(futures);
+    state_->unfinished = state_->futures.size();
+    for (size_t i = 0; i < state_->futures.size(); ++i) {
+      state_->futures[i].add_done_callback(
+          [state = state_, i](Future<T>) { state->on_done(i); });
+    }
+  }
+
+  // True when every input has been returned by next().
+  bool done() const {
+    if (state_->finished.empty() && state_->unfinished == 0) {
+      state_->current_index = -1;
+      state_->current_future.reset();
+      return true;
+    }
+    return false;
+  }
+
+  // A future completed with the next input to finish. Throws
+  // std::logic_error when done().
+  Future<T> next() {
+    if (done()) {
+      throw std::logic_error("WaitIterator::next: no futures left");
+    }
+    state_->running = Future<T>();
+    if (!state_->finished.empty()) {
+      size_t i = state_->finished.front();
+      state_->finished.pop_front();
+      state_->deliver(i);
+    }
+    return *state_->running;
+  }
+
+  // The position of the input the last next() delivered (-1 if none).
+  int current_index() const { return state_->current_index; }
+  // That input (empty optional if none).
+  const std::optional<Future<T>>& current_future() const {
+    return state_->current_future;
+  }
+
+ private:
+  struct State {
+    std::vector<Future<T>> futures;
+    size_t unfinished = 0;
+    std::deque<size_t> finished;
+    std::optional<Future<T>> running;
+    int current_index = -1;
+    std::optional<Future<T>> current_future;
+
+    void on_done(size_t i) {
+      --unfinished;
+      if (running && !running->done()) {
+        deliver(i);
+      } else {
+        finished.push_back(i);
+      }
+    }
+    void deliver(size_t i) {
+      current_index = static_cast<int>(i);
+      current_future = futures[i];
+      chain_future(futures[i], *running);
+    }
+  };
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace tornado::gen
+
+// A function returning Future<T> whose body uses co_await / co_return is a
+// coroutine driven by gen::Runner.
+template <class T, class... Args>
+struct std::coroutine_traits<tornado::Future<T>, Args...> {
+  using promise_type = tornado::gen::gen_internal::Promise<T>;
+};
+
+#endif  // TORNADO_GEN_GEN_H_
