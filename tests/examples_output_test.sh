@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The examples' stdout, checked line for line.
+set -euo pipefail
+
+fail=0
+check() {
+  local name=$1 expected=$2 actual
+  actual=$("$name") || { echo "FAIL: $name exited $?"; fail=1; return; }
+  if [[ "$actual" != "$expected" ]]; then
+    echo "FAIL: $name printed:"; echo "$actual"; echo "expected:"; echo "$expected"
+    fail=1
+  else
+    echo "ok: $name"
+  fi
+}
+
+bin=examples
+check "$bin/asyn_sum" "begin calculate:sum 2+3
+calculating the sum of 2+3:
+after yielded
+the 2+3=5"
+
+check "$bin/nested" "parent: calling child
+child: started, yielding to the loop
+parent: child returned a future (done=0), awaiting it
+loop: a callback runs while both coroutines are suspended
+child: resumed, returning 21
+parent: child's result is 21
+parent: returning 42"
+
+trace=$("$bin/asyn_sum" --trace | grep '^--' | tr '\n' ' ')
+expected_trace="-- add_callback -- handle_yield -- add_future -- inner -- run "
+if [[ "$trace" != "$expected_trace" ]]; then
+  echo "FAIL: asyn_sum --trace steps: $trace"; fail=1
+else
+  echo "ok: asyn_sum --trace"
+fi
+exit $fail
