@@ -28,6 +28,8 @@ child: resumed, returning 21
 parent: child's result is 21
 parent: returning 42"
 
+check "$bin/readme_example" "2+3=5"
+
 trace=$("$bin/asyn_sum" --trace | grep '^--' | tr '\n' ' ')
 expected_trace="-- add_callback -- handle_yield -- add_future -- inner -- run "
 if [[ "$trace" != "$expected_trace" ]]; then
