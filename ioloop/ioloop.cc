@@ -31,12 +31,21 @@ void throw_closed(const char* where) {
 
 IOLoop::IOLoop() : IOLoop(Options()) {}
 
-IOLoop::IOLoop(Options options)
+IOLoop::Kernel::Kernel(const Options& options)
+    : poller(options.poller == PollerKind::kPoll
+                 ? ioloop_internal::make_poll_poller()
+                 : ioloop_internal::make_epoll_poller()),
+      waker(ioloop_internal::make_waker(options.waker)) {}
+
+// The kernel objects are made while evaluating the delegating call's
+// arguments, before the IOLoop's own construction starts.
+IOLoop::IOLoop(Options options) : IOLoop(options, Kernel(options)) {}
+
+IOLoop::IOLoop(Options options, Kernel kernel)
     : options_(options),
-      poller_(options.poller == PollerKind::kPoll
-                  ? ioloop_internal::make_poll_poller()
-                  : ioloop_internal::make_epoll_poller()),
-      waker_(ioloop_internal::make_waker(options.waker)) {
+      kernel_(std::move(kernel)),
+      poller_(kernel_.poller.get()),
+      waker_(kernel_.waker.get()) {
   if (options_.max_iterations_between_polls < 1) {
     options_.max_iterations_between_polls = 1;
   }

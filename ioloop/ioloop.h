@@ -397,6 +397,9 @@ class IOLoop {
   size_t timeout_heap_size() const { return timeouts_.heap_size(); }
 
  private:
+  struct Kernel;
+  IOLoop(Options options, Kernel kernel);
+
   using Handler = ioloop_internal::BasicTask<void(int, uint32_t)>;
   struct HandlerEntry {
     Handler handler;
@@ -433,9 +436,19 @@ class IOLoop {
   template <class F>
   auto run_sync_impl(F func, std::optional<duration> timeout);
 
+  // The kernel objects, made first: if making one fails, the exception
+  // leaves a plain struct (no half-built polymorphic IOLoop to unwind).
+  struct Kernel {
+    explicit Kernel(const Options& options);
+    Kernel(Kernel&&) = default;
+    std::unique_ptr<ioloop_internal::Poller> poller;
+    std::unique_ptr<ioloop_internal::Waker> waker;
+  };
+
   Options options_;
-  std::unique_ptr<ioloop_internal::Poller> poller_;
-  std::unique_ptr<ioloop_internal::Waker> waker_;
+  Kernel kernel_;
+  ioloop_internal::Poller* poller_;  // kernel_.poller
+  ioloop_internal::Waker* waker_;    // kernel_.waker
 
   // Loop-thread state.
   std::vector<ioloop_internal::Task> pending_;  // next iteration's callbacks

@@ -13,15 +13,8 @@ namespace {
 
 class PipeWaker final : public Waker {
  public:
-  PipeWaker() {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
-      throw std::system_error(errno, std::generic_category(),
-                              "IOLoop: cannot create the waker pipe");
-    }
-    read_ = fds[0];
-    write_ = fds[1];
-  }
+  // The fds are made before the object (see make_waker).
+  PipeWaker(int read_fd, int write_fd) : read_(read_fd), write_(write_fd) {}
   ~PipeWaker() override {
     close(read_);
     close(write_);
@@ -43,18 +36,13 @@ class PipeWaker final : public Waker {
   }
 
  private:
-  int read_ = -1;
-  int write_ = -1;
+  int read_;
+  int write_;
 };
 
 class EventfdWaker final : public Waker {
  public:
-  EventfdWaker() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd_ < 0) {
-      throw std::system_error(errno, std::generic_category(),
-                              "IOLoop: cannot create the waker eventfd");
-    }
-  }
+  explicit EventfdWaker(int fd) : fd_(fd) {}
   ~EventfdWaker() override { close(fd_); }
   int fd() const override { return fd_; }
 
@@ -76,9 +64,23 @@ class EventfdWaker final : public Waker {
 
 }  // namespace
 
+// The fds are made before the objects: a throwing polymorphic constructor
+// trips GCC 12's -fsanitize=vptr.
 std::unique_ptr<Waker> make_waker(WakerKind kind) {
-  if (kind == WakerKind::kPipe) return std::make_unique<PipeWaker>();
-  return std::make_unique<EventfdWaker>();
+  if (kind == WakerKind::kPipe) {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+      throw std::system_error(errno, std::generic_category(),
+                              "IOLoop: cannot create the waker pipe");
+    }
+    return std::make_unique<PipeWaker>(fds[0], fds[1]);
+  }
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "IOLoop: cannot create the waker eventfd");
+  }
+  return std::make_unique<EventfdWaker>(fd);
 }
 
 }  // namespace tornado::ioloop_internal
