@@ -16,13 +16,14 @@ namespace {
 // Namespace scope and trivially destructible (see the developers' guide:
 // function-scope thread_locals with destructors leak under g++).
 constinit thread_local IOLoop* tls_current = nullptr;
-constinit thread_local IOLoop* tls_running = nullptr;
 
 constexpr int kMaxPollTimeoutMs = 3600 * 1000;  // Tornado's _POLL_TIMEOUT
 
 }  // namespace
 
 namespace ioloop_internal {
+constinit thread_local IOLoop* tls_running = nullptr;
+
 void throw_closed(const char* where) {
   throw std::logic_error(std::string("IOLoop::") + where +
                          ": the loop is closed");
@@ -79,7 +80,6 @@ void IOLoop::make_current() { tls_current = this; }
 
 void IOLoop::clear_current() { tls_current = nullptr; }
 
-bool IOLoop::on_loop_thread() const { return tls_running == this; }
 
 // ---- start / stop / close -----------------------------------------------------
 
@@ -91,9 +91,9 @@ void IOLoop::start() {
     return;
   }
   IOLoop* old_current = tls_current;
-  IOLoop* old_running = tls_running;
+  IOLoop* old_running = ioloop_internal::tls_running;
   tls_current = this;
-  tls_running = this;
+  ioloop_internal::tls_running = this;
   // Tasks without contexts run with none active, whatever the caller of
   // start() had entered.
   stack_context_internal::SwapHead no_contexts(nullptr);
@@ -107,7 +107,7 @@ void IOLoop::start() {
       self->running_ = false;
       self->stopped_ = false;
       tls_current = old_current;
-      tls_running = old_running;
+      ioloop_internal::tls_running = old_running;
     }
   } restore{this, old_current, old_running};
   while (running_) run_once();
@@ -187,7 +187,7 @@ void IOLoop::release(ioloop_internal::Suspended* s) noexcept {
 
 // ---- callbacks ------------------------------------------------------------------
 
-void IOLoop::push_remote(ioloop_internal::Task task) {
+void IOLoop::push_remote(ioloop_internal::Task&& task) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(remote_mu_);
@@ -210,7 +210,8 @@ void IOLoop::collect_incoming() {
     remote_.clear();
     remote_pending_.store(false, std::memory_order_relaxed);
   }
-  if (signal_pending_.exchange(false, std::memory_order_acq_rel)) {
+  if (signal_pending_.load(std::memory_order_acquire) &&
+      signal_pending_.exchange(false, std::memory_order_acq_rel)) {
     for (SignalSlot& slot : signal_slots_) {
       if (slot.state.load(std::memory_order_acquire) != kSlotReady) continue;
       auto* fn = std::launder(
@@ -249,7 +250,7 @@ void IOLoop::handle_callback_exception(std::exception_ptr e) {
 
 void IOLoop::run_once() {
   // (1) Snapshot: callbacks queued so far, and the due timeouts.
-  collect_incoming();
+  if (has_incoming()) collect_incoming();
   ready_.swap(pending_);
   if (!timeouts_.empty()) timeouts_.pop_due(time(), due_);
 
@@ -274,8 +275,7 @@ void IOLoop::run_once() {
 
   // (5) Poll.
   int timeout_ms;
-  if (!pending_.empty() || remote_pending_.load(std::memory_order_relaxed) ||
-      signal_pending_.load(std::memory_order_relaxed)) {
+  if (!pending_.empty() || has_incoming()) {
     if (++iterations_since_poll_ < options_.max_iterations_between_polls) {
       return;  // callbacks keep coming: poll on a later iteration
     }

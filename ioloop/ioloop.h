@@ -110,6 +110,9 @@ class Suspended {
 // Throws std::logic_error("IOLoop::<where>: the loop is closed").
 [[noreturn]] void throw_closed(const char* where);
 
+// The loop running on this thread, if any (set by IOLoop::start).
+extern constinit thread_local IOLoop* tls_running;
+
 template <class T>
 struct future_value {
   using type = T;
@@ -222,7 +225,7 @@ class IOLoop {
   template <class F>
   void add_callback(F cb) {
     logging::trace("add_callback");
-    push(ioloop_internal::Task{std::move(cb), stack_context_internal::capture()});
+    push_fn(std::move(cb), stack_context_internal::capture());
   }
 
   // IOLoop::spawn_callback()
@@ -415,21 +418,36 @@ class IOLoop {
   void check_open(const char* where) const {
     if (closed()) ioloop_internal::throw_closed(where);
   }
-  bool on_loop_thread() const;
-  void push(ioloop_internal::Task task) {
-    if (on_loop_thread()) {
+  bool on_loop_thread() const { return ioloop_internal::tls_running == this; }
+  void push(ioloop_internal::Task&& task) {
+    if (on_loop_thread()) [[likely]] {
       pending_.push_back(std::move(task));
     } else {
       push_remote(std::move(task));
     }
   }
-  void push_remote(ioloop_internal::Task task);
+  // push() building the task in place (the common, loop-thread case).
+  template <class F>
+  void push_fn(F&& fn, ioloop_internal::ContextRef&& contexts) {
+    if (on_loop_thread()) [[likely]] {
+      ioloop_internal::Task& t = pending_.emplace_back();
+      t.fn.emplace(std::forward<F>(fn));
+      t.contexts = std::move(contexts);
+    } else {
+      push_remote(ioloop_internal::Task{std::forward<F>(fn), std::move(contexts)});
+    }
+  }
+  void push_remote(ioloop_internal::Task&& task);
   void add_handler_task(int fd, Handler handler, uint32_t events);
   void run_once();
+  bool has_incoming() const {
+    return remote_pending_.load(std::memory_order_acquire) ||
+           signal_pending_.load(std::memory_order_acquire);
+  }
   void collect_incoming();
   void dispatch(int timeout_ms);
   template <class Fn>
-  void guarded(Fn&& fn) noexcept;
+  [[gnu::always_inline]] inline void guarded(Fn&& fn) noexcept;
   void destroy_suspended_frames() noexcept;
   void finish_executor(uint64_t id);
 

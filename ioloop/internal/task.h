@@ -9,7 +9,7 @@
 #include <memory>
 #include <utility>
 
-#include "absl/functional/any_invocable.h"
+#include "ioloop/internal/inline_function.h"
 #include "stack_context/stack_context.h"
 
 namespace tornado::ioloop_internal {
@@ -18,7 +18,7 @@ using ContextRef = std::shared_ptr<const stack_context_internal::Node>;
 
 template <class Sig>
 struct BasicTask {
-  absl::AnyInvocable<Sig> fn;
+  InlineFunction<Sig> fn;
   ContextRef contexts;
 
   // Runs `fn` inside the captured contexts. The loop runs with no context
