@@ -188,23 +188,21 @@ void IOLoop::release(ioloop_internal::Suspended* s) noexcept {
 // ---- callbacks ------------------------------------------------------------------
 
 void IOLoop::push_remote(ioloop_internal::Task&& task) {
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lock(remote_mu_);
-    if (closed_.load(std::memory_order_relaxed)) {
-      ioloop_internal::throw_closed("add_callback");
-    }
-    wake = remote_.empty();
-    remote_.push_back(std::move(task));
-    remote_pending_.store(true, std::memory_order_release);
-    // Under the lock so close() cannot close the waker meanwhile. Only the
-    // push into an empty queue wakes: the loop drains the whole queue.
-    if (wake) waker_->wake();
+  std::lock_guard<std::mutex> lock(remote_mu_);
+  if (closed_.load(std::memory_order_relaxed)) {
+    ioloop_internal::throw_closed("add_callback");
   }
+  remote_.push_back(std::move(task));
+  remote_pending_.store(true, std::memory_order_seq_cst);
+  // Wake only a loop that sleeps (or is about to): it re-checks
+  // remote_pending_ after announcing it. Under the lock so close() cannot
+  // close the waker meanwhile; the waker coalesces repeated wakes.
+  if (sleeping_.load(std::memory_order_seq_cst)) waker_->wake();
 }
 
 void IOLoop::collect_incoming() {
   if (remote_pending_.load(std::memory_order_acquire)) {
+    recent_remote_ = true;
     std::lock_guard<std::mutex> lock(remote_mu_);
     for (auto& t : remote_) pending_.push_back(std::move(t));
     remote_.clear();
@@ -293,7 +291,31 @@ void IOLoop::run_once() {
     timeout_ms = kMaxPollTimeoutMs;
   }
   iterations_since_poll_ = 0;
+  if (timeout_ms != 0) {
+    if (recent_remote_ && spin_for_incoming()) {
+      timeout_ms = 0;  // work arrived while spinning: poll without blocking
+    } else {
+      sleeping_.store(true, std::memory_order_seq_cst);
+      if (has_incoming()) timeout_ms = 0;  // arrived before the announcement
+    }
+    recent_remote_ = false;
+  }
   dispatch(timeout_ms);
+  sleeping_.store(false, std::memory_order_relaxed);
+}
+
+bool IOLoop::spin_for_incoming() {
+  if (options_.idle_spin <= std::chrono::microseconds::zero()) return false;
+  const auto deadline = clock::now() + options_.idle_spin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (has_incoming()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (clock::now() >= deadline) return false;
+  }
 }
 
 void IOLoop::dispatch(int timeout_ms) {

@@ -148,6 +148,11 @@ class IOLoop {
     WakerKind waker = WakerKind::kEventfd;
     // See the file comment; 1 polls on every iteration, as Tornado.
     int max_iterations_between_polls = 64;
+    // After an iteration that received callbacks from other threads, the
+    // loop spins this long, watching for more, before blocking in poll:
+    // cross-thread hand-offs then need no wake-up syscall on either side.
+    // Zero disables it. Costs at most this much CPU per such idle period.
+    std::chrono::microseconds idle_spin{50};
     // Worker threads of run_in_executor's pool (started on first use).
     int executor_threads = 2;
   };
@@ -445,6 +450,7 @@ class IOLoop {
            signal_pending_.load(std::memory_order_acquire);
   }
   void collect_incoming();
+  bool spin_for_incoming();
   void dispatch(int timeout_ms);
   template <class Fn>
   [[gnu::always_inline]] inline void guarded(Fn&& fn) noexcept;
@@ -486,6 +492,10 @@ class IOLoop {
   // Shared with other threads.
   std::atomic<bool> closed_{false};
   std::atomic<bool> remote_pending_{false};
+  // True while the loop is (about to be) blocked in poll: only then do
+  // other threads write to the waker. Dekker-style with remote_pending_.
+  std::atomic<bool> sleeping_{false};
+  bool recent_remote_ = false;  // loop thread: the last batch had remote work
   std::mutex remote_mu_;
   std::vector<ioloop_internal::Task> remote_;  // guarded by remote_mu_
   std::atomic<bool> signal_pending_{false};
