@@ -65,10 +65,18 @@ class Watchdog {
   std::thread thread_;
 };
 
-TEST(StressTest, CrossThreadCallbacksAllRunOnceInPerThreadOrder) {
+class CrossThreadTest : public ::testing::TestWithParam<int> {};
+
+// With and without the idle spin: both wake-up paths (the loop caught
+// spinning, the loop asleep in poll) must lose nothing.
+INSTANTIATE_TEST_SUITE_P(IdleSpin, CrossThreadTest, ::testing::Values(0, 50));
+
+TEST_P(CrossThreadTest, CallbacksAllRunOnceInPerThreadOrder) {
   const int kThreads = 4;
   const int64_t n = scaled(100000);
-  IOLoop loop;
+  IOLoop::Options options;
+  options.idle_spin = std::chrono::microseconds(GetParam());
+  IOLoop loop(options);
   Watchdog watchdog(120s);
   std::vector<std::vector<int64_t>> seen(kThreads);
   std::atomic<int> finished_threads{0};
