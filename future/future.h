@@ -92,6 +92,10 @@ struct State {
   std::exception_ptr exception;
   Value value{};
   absl::InlinedVector<Callback, 1> callbacks;
+  // For diagnostics (//gen's coroutine dump): who will complete this
+  // future (a coroutine's Runner), or what it is ("sleep", "multi").
+  void* producer = nullptr;
+  const char* label = nullptr;
 
   ~State() {
     if (exception && !retrieved) report_never_retrieved(exception);
@@ -313,6 +317,29 @@ struct Access {
     s->callbacks.emplace_back(std::move(fn));
     return s->callbacks.size() - 1;
   }
+  // Diagnostics: an identity for the shared state, and the producer and
+  // label fields described in State.
+  template <class T>
+  static const void* state_id(const Future<T>& f) {
+    return f.state_;
+  }
+  template <class T>
+  static void* producer(const Future<T>& f) {
+    return f.state_ ? f.state_->producer : nullptr;
+  }
+  template <class T>
+  static void set_producer(Future<T>& f, void* p) {
+    if (f.state_) f.state_->producer = p;
+  }
+  template <class T>
+  static const char* label(const Future<T>& f) {
+    return f.state_ ? f.state_->label : nullptr;
+  }
+  template <class T>
+  static void set_label(Future<T>& f, const char* l) {
+    if (f.state_) f.state_->label = l;
+  }
+
   template <class T>
   static void cancel_callback(Future<T>& f, size_t token) noexcept {
     auto* s = f.state_;

@@ -179,8 +179,13 @@ TEST_F(GenTest, FailedCoroutineNobodyAwaitedIsLogged) {
     return gen::sleep(5ms);
   });
   ASSERT_EQ(log_.size(), 1u);
-  EXPECT_EQ(log_[0],
+  // The message, then the async chain of the coroutine it escaped.
+  EXPECT_EQ(log_[0].substr(0, log_[0].find('\n')),
             "Future exception was never retrieved: std::domain_error: async");
+  EXPECT_NE(log_[0].find("in coroutine tornado::{anonymous}::async_raise at "
+                         "gen/gen_test.cc:"),
+            std::string::npos)
+      << log_[0];
 }
 
 // ---- nesting and scheduling ----------------------------------------------------------
@@ -327,9 +332,9 @@ TEST_F(GenTest, MultiWaitsForAllAndRaisesFirstLogsOthers) {
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "error 1");
   }
-  EXPECT_EQ(log_, (std::vector<std::string>{
-                      "Multiple exceptions in yield list: "
-                      "std::runtime_error: error 2"}));
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_EQ(log_[0].substr(0, log_[0].find('\n')),
+            "Multiple exceptions in yield list: std::runtime_error: error 2");
   log_.clear();
   EXPECT_THROW(loop_.run_sync([&] {
     return gen::multi(std::vector<Future<int>>{fail("only", 1), child(1)});

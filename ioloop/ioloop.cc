@@ -1,6 +1,7 @@
 #include "ioloop/ioloop.h"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,7 @@ IOLoop::IOLoop(Options options, Kernel kernel)
       kernel_(std::move(kernel)),
       poller_(kernel_.poller.get()),
       waker_(kernel_.waker.get()) {
+  update_coarse_time();
   if (options_.max_iterations_between_polls < 1) {
     options_.max_iterations_between_polls = 1;
   }
@@ -99,6 +101,7 @@ void IOLoop::start() {
   stack_context_internal::SwapHead no_contexts(nullptr);
   running_ = true;
   iterations_since_poll_ = 0;
+  update_coarse_time();
   struct Restore {
     IOLoop* self;
     IOLoop* old_current;
@@ -318,9 +321,16 @@ bool IOLoop::spin_for_incoming() {
   }
 }
 
+void IOLoop::update_coarse_time() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  coarse_now_ns_ = int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 void IOLoop::dispatch(int timeout_ms) {
   events_.clear();
   poller_->poll(timeout_ms, events_);
+  update_coarse_time();
   const int waker_fd = waker_->fd();
   for (dispatch_index_ = 0; dispatch_index_ < events_.size(); ++dispatch_index_) {
     const ioloop_internal::PollEvent ev = events_[dispatch_index_];

@@ -399,6 +399,18 @@ class IOLoop {
   // release when the coroutine resumes (or its frame is destroyed).
   void adopt(ioloop_internal::Suspended* s);
   static void release(ioloop_internal::Suspended* s) noexcept;
+  // Calls `f(Suspended*)` for every frame the loop owns (diagnostics).
+  template <class F>
+  void for_each_suspended(F&& f) const {
+    for (ioloop_internal::Suspended* s = suspended_; s != nullptr; s = s->next_) {
+      f(s);
+    }
+  }
+
+  // A coarse clock (CLOCK_MONOTONIC_COARSE, ns) read once per poll, for
+  // diagnostics that must cost nothing per operation (how long a coroutine
+  // has been suspended). May lag by the iterations since the last poll.
+  int64_t coarse_time_ns() const { return coarse_now_ns_; }
 
   // For tests: pending timeouts (live) and heap entries (with cancelled).
   size_t pending_timeouts() const { return timeouts_.live(); }
@@ -486,6 +498,8 @@ class IOLoop {
   bool running_ = false;
   bool stopped_ = false;
   int iterations_since_poll_ = 0;
+  int64_t coarse_now_ns_ = 0;
+  void update_coarse_time();
   uint64_t run_sync_serial_ = 0;
   ioloop_internal::Suspended* suspended_ = nullptr;  // intrusive list
 

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <typeinfo>
+#include <vector>
 
 namespace tornado::logging {
 namespace {
@@ -97,7 +98,44 @@ void log(Level level, std::string_view message) {
                static_cast<int>(message.size()), message.data());
 }
 
+namespace {
+struct Note {
+  std::exception_ptr e;
+  std::string note;
+};
+// Namespace scope (see the developers' guide on thread_local destructors).
+thread_local std::vector<Note> tls_notes;
+constexpr size_t kMaxNotes = 64;
+
+const std::string* find_note(const std::exception_ptr& e) {
+  for (const Note& n : tls_notes) {
+    if (n.e == e) return &n.note;
+  }
+  return nullptr;
+}
+
+std::string describe_plain(const std::exception_ptr& e) noexcept;
+}  // namespace
+
+void annotate(const std::exception_ptr& e, std::string note) {
+  if (!e || find_note(e) != nullptr) return;
+  if (tls_notes.size() == kMaxNotes) tls_notes.erase(tls_notes.begin());
+  tls_notes.push_back({e, std::move(note)});
+}
+
+bool annotated(const std::exception_ptr& e) { return find_note(e) != nullptr; }
+
 std::string describe(std::exception_ptr e) noexcept {
+  std::string s = describe_plain(e);
+  try {
+    if (const std::string* note = find_note(e)) s += "\n" + *note;
+  } catch (...) {
+  }
+  return s;
+}
+
+namespace {
+std::string describe_plain(const std::exception_ptr& e) noexcept {
   if (!e) return "no exception";
   try {
     try {
@@ -113,5 +151,6 @@ std::string describe(std::exception_ptr e) noexcept {
     return "exception (could not be described)";
   }
 }
+}  // namespace
 
 }  // namespace tornado::logging

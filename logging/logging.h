@@ -46,10 +46,20 @@ inline void warning(std::string_view message) {
 
 // describe()
 //
-// A one-line description of a stored exception: the dynamic type and
-// `what()` for a `std::exception`, or "unknown exception (not derived from
-// std::exception)". "no exception" for a null pointer. Never throws.
+// A description of a stored exception: the dynamic type and `what()` for a
+// `std::exception`, or "unknown exception (not derived from
+// std::exception)"; "no exception" for a null pointer. If the exception
+// was annotated (below), the note follows on further lines. Never throws.
 std::string describe(std::exception_ptr e) noexcept;
+
+// annotate()
+//
+// Attaches `note` to the exception `e` for later `describe` calls on this
+// thread (the coroutine machinery attaches the async chain of the
+// coroutine it escaped). The first note of an exception is kept; the
+// newest 64 annotated exceptions are remembered.
+void annotate(const std::exception_ptr& e, std::string note);
+bool annotated(const std::exception_ptr& e);
 
 // Tracing: the machinery's steps, named as the document names them
 // ("add_callback", "handle_yield", "add_future", "inner", "run"), sent to

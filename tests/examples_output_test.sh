@@ -30,6 +30,19 @@ parent: returning 42"
 
 check "$bin/readme_example" "2+3=5"
 
+hang=$("$bin/hang" | sed -E 's/ for [0-9]+ ms$//')
+check_hang_expected="-- coroutines still suspended after 100 ms:
+serve at examples/hang.cc:50 awaiting coroutine
+  handle_request at examples/hang.cc:46 awaiting multi
+    worker_a at examples/hang.cc:26 awaiting future
+    worker_b at examples/hang.cc:32 awaiting future
+heartbeat at examples/hang.cc:38 awaiting sleep"
+if [[ "$hang" != "$check_hang_expected" ]]; then
+  echo "FAIL: hang printed:"; echo "$hang"; fail=1
+else
+  echo "ok: examples/hang"
+fi
+
 trace=$("$bin/asyn_sum" --trace | grep '^--' | tr '\n' ' ')
 expected_trace="-- add_callback -- handle_yield -- add_future -- inner -- run "
 if [[ "$trace" != "$expected_trace" ]]; then
