@@ -1,0 +1,407 @@
+#include "net/iostream.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "logging/logging.h"
+
+namespace tornado {
+
+namespace {
+std::string closed_message(const std::exception_ptr& cause) {
+  return cause ? "Stream is closed: " + logging::describe(cause)
+               : std::string("Stream is closed");
+}
+}  // namespace
+
+StreamClosedError::StreamClosedError(std::exception_ptr real_error)
+    : std::runtime_error(closed_message(real_error)),
+      real_error_(std::move(real_error)) {}
+
+namespace net_internal {
+
+class StreamImpl {
+ public:
+  StreamImpl(int fd, IOLoop* loop, IOStream::Options options)
+      : fd_(fd), loop_(loop), options_(options) {
+    int flags = fcntl(fd_, F_GETFL);
+    if (flags >= 0) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  }
+  ~StreamImpl() { close(nullptr); }
+
+  Future<std::string> start_read(int kind, size_t n, bool partial,
+                                 std::string delimiter, size_t max_bytes) {
+    if (kind_ != kNone) {
+      throw std::logic_error("IOStream: a read is already pending");
+    }
+    if (closed_) {
+      if (kind == kUntilClose && !error_) return make_ready_future(take(unread()));
+      return make_exceptional_future<std::string>(
+          std::make_exception_ptr(StreamClosedError(error_)));
+    }
+    kind_ = kind;
+    want_ = n;
+    partial_ = partial;
+    delimiter_ = std::move(delimiter);
+    max_bytes_ = max_bytes;
+    read_future_ = Future<std::string>();
+    Future<std::string> result = read_future_;
+    if (!try_satisfy()) {
+      read_from_socket();
+      if (!closed_ && !try_satisfy() && !closed_) update_interest();
+    }
+    return result;
+  }
+
+  Future<void> write(std::string data) {
+    if (closed_) {
+      return make_exceptional_future<void>(
+          std::make_exception_ptr(StreamClosedError(error_)));
+    }
+    Future<void> done;
+    if (data.empty()) {
+      if (wbuf_.empty()) {
+        done.set_result();
+        return done;
+      }
+    } else {
+      queued_ += data.size();
+      wbuf_.push_back(std::move(data));
+    }
+    write_futures_.emplace_back(queued_, done);
+    if (!(registered_ & IOLoop::WRITE)) flush();  // try at once
+    if (!closed_) update_interest();
+    return done;
+  }
+
+  void close(std::exception_ptr cause) {
+    if (closed_) return;
+    closed_ = true;
+    error_ = std::move(cause);
+    if (registered_ != kUnregistered && !loop_->closed()) {
+      loop_->remove_handler(fd_);
+    }
+    registered_ = kUnregistered;
+    ::close(fd_);
+    // Pending operations learn why; nobody is required to read a write's
+    // failure (a closed peer is the common case), so it is not logged.
+    auto writes = std::move(write_futures_);
+    write_futures_.clear();
+    wbuf_.clear();
+    for (auto& [end, f] : writes) {
+      f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
+      f.exception();
+    }
+    if (kind_ != kNone) {
+      Future<std::string> f = std::move(read_future_);
+      int kind = std::exchange(kind_, kNone);
+      if (kind == kUntilClose && !error_) {
+        f.set_result(take(unread()));
+      } else {
+        f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
+      }
+    }
+    if (close_callback_ && !loop_->closed()) {
+      loop_->add_callback(std::move(close_callback_));
+    }
+    close_callback_ = nullptr;
+  }
+
+  void set_close_callback(std::function<void()> cb) {
+    if (closed_) {
+      if (cb && !loop_->closed()) loop_->add_callback(std::move(cb));
+      return;
+    }
+    close_callback_ = std::move(cb);
+  }
+
+  bool closed() const { return closed_; }
+  const std::exception_ptr& error() const { return error_; }
+  bool writing() const { return !wbuf_.empty(); }
+  bool reading() const { return kind_ != kNone; }
+  int fd() const { return fd_; }
+
+  static constexpr int kNone = 0, kBytes = 1, kUntil = 2, kUntilClose = 3;
+
+ private:
+  static constexpr uint32_t kUnregistered = 0xffffffff;
+
+  size_t unread() const { return rbuf_.size() - rpos_; }
+
+  std::string take(size_t n) {
+    std::string out = rbuf_.substr(rpos_, n);
+    rpos_ += n;
+    if (rpos_ == rbuf_.size()) {
+      rbuf_.clear();
+      rpos_ = 0;
+    } else if (rpos_ > 64 * 1024 && rpos_ > rbuf_.size() / 2) {
+      rbuf_.erase(0, rpos_);
+      rpos_ = 0;
+    }
+    return out;
+  }
+
+  void complete_read(size_t n) {
+    Future<std::string> f = std::move(read_future_);
+    kind_ = kNone;
+    f.set_result(take(n));
+  }
+
+  void buffer_full() {
+    close(std::make_exception_ptr(StreamBufferFullError(
+        "IOStream: reached the maximum read buffer size (" +
+        std::to_string(options_.max_buffer_size) + " bytes)")));
+  }
+
+  // Completes the pending read from the buffer if it can; closes the
+  // stream when it never will (EOF, or a limit reached).
+  bool try_satisfy() {
+    const size_t avail = unread();
+    switch (kind_) {
+      case kNone:
+        return false;
+      case kBytes:
+        if (avail >= want_ || (partial_ && avail > 0)) {
+          complete_read(std::min(avail, want_));
+          return true;
+        }
+        if (want_ > options_.max_buffer_size) {
+          buffer_full();
+          return true;
+        }
+        break;
+      case kUntil: {
+        std::string_view data(rbuf_.data() + rpos_, avail);
+        size_t pos = data.find(delimiter_);
+        if (pos != std::string_view::npos) {
+          size_t n = pos + delimiter_.size();
+          if (max_bytes_ != 0 && n > max_bytes_) {
+            close(std::make_exception_ptr(StreamBufferFullError(
+                "IOStream::read_until: delimiter not found within " +
+                std::to_string(max_bytes_) + " bytes")));
+            return true;
+          }
+          complete_read(n);
+          return true;
+        }
+        if (max_bytes_ != 0 && avail >= max_bytes_) {
+          close(std::make_exception_ptr(StreamBufferFullError(
+              "IOStream::read_until: delimiter not found within " +
+              std::to_string(max_bytes_) + " bytes")));
+          return true;
+        }
+        break;
+      }
+      case kUntilClose:
+        if (eof_) {
+          close(nullptr);  // completes the read with the buffer
+          return true;
+        }
+        break;
+    }
+    if (eof_) {
+      close(nullptr);  // the data will never come: StreamClosedError
+      return true;
+    }
+    return false;
+  }
+
+  // Reads what the socket has, bounded: up to max_buffer_size while a read
+  // is pending, one chunk otherwise (backpressure on an idle reader).
+  void read_from_socket() {
+    const size_t limit =
+        kind_ != kNone ? options_.max_buffer_size : options_.read_chunk_size;
+    while (!eof_ && unread() < limit) {
+      size_t room = std::min(options_.read_chunk_size, limit - unread());
+      size_t old = rbuf_.size();
+      rbuf_.resize(old + room);
+      ssize_t n = ::recv(fd_, rbuf_.data() + old, room, 0);
+      if (n > 0) {
+        rbuf_.resize(old + static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < room) break;  // drained for now
+        continue;
+      }
+      rbuf_.resize(old);
+      if (n == 0) {
+        eof_ = true;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        close(std::make_exception_ptr(std::system_error(
+            errno, std::generic_category(), "IOStream: recv failed")));
+      }
+      break;
+    }
+    if (!closed_ && kind_ != kNone && unread() >= options_.max_buffer_size &&
+        !eof_) {
+      // Full and the read is still not satisfied (checked by the caller).
+      if (!try_satisfy() && !closed_) buffer_full();
+    }
+  }
+
+  void flush() {
+    while (!wbuf_.empty()) {
+      iovec iov[64];
+      int count = 0;
+      size_t offset = wfront_offset_;
+      for (auto it = wbuf_.begin(); it != wbuf_.end() && count < 64; ++it) {
+        iov[count].iov_base = it->data() + offset;
+        iov[count].iov_len = it->size() - offset;
+        offset = 0;
+        ++count;
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = count;
+      ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        close(std::make_exception_ptr(std::system_error(
+            errno, std::generic_category(), "IOStream: send failed")));
+        return;
+      }
+      written_ += static_cast<uint64_t>(n);
+      size_t left = static_cast<size_t>(n);
+      while (left > 0) {
+        size_t front = wbuf_.front().size() - wfront_offset_;
+        if (left >= front) {
+          left -= front;
+          wbuf_.pop_front();
+          wfront_offset_ = 0;
+        } else {
+          wfront_offset_ += left;
+          left = 0;
+        }
+      }
+    }
+    while (!write_futures_.empty() && write_futures_.front().first <= written_) {
+      Future<void> f = std::move(write_futures_.front().second);
+      write_futures_.pop_front();
+      f.set_result();
+    }
+  }
+
+  void handle_events(uint32_t events) {
+    if (closed_) return;
+    if (events & (IOLoop::READ | IOLoop::ERROR)) {
+      read_from_socket();
+      if (closed_) return;
+      try_satisfy();
+      if (closed_) return;
+      if (eof_ && kind_ == kNone && wbuf_.empty()) {
+        close(nullptr);  // the peer closed and nothing is pending
+        return;
+      }
+    }
+    if ((events & IOLoop::WRITE) || (events & IOLoop::ERROR)) {
+      flush();
+      if (closed_) return;
+    }
+    if ((events & IOLoop::ERROR) && !(events & IOLoop::READ)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      close(err != 0 ? std::make_exception_ptr(std::system_error(
+                           err, std::generic_category(), "IOStream: socket error"))
+                     : nullptr);
+      return;
+    }
+    update_interest();
+  }
+
+  void update_interest() {
+    uint32_t want = 0;
+    if (!eof_ && (kind_ != kNone || unread() < options_.read_chunk_size)) {
+      want |= IOLoop::READ;
+    }
+    if (!wbuf_.empty()) want |= IOLoop::WRITE;
+    if (want == registered_) return;
+    if (registered_ == kUnregistered) {
+      loop_->add_handler(fd_, [this](int, uint32_t ev) { handle_events(ev); },
+                         want);
+    } else {
+      loop_->update_handler(fd_, want);
+    }
+    registered_ = want;
+  }
+
+  int fd_;
+  IOLoop* loop_;
+  IOStream::Options options_;
+  bool closed_ = false;
+  bool eof_ = false;
+  std::exception_ptr error_;
+  uint32_t registered_ = kUnregistered;
+  std::function<void()> close_callback_;
+
+  // Read side: unread bytes are rbuf_[rpos_, end).
+  std::string rbuf_;
+  size_t rpos_ = 0;
+  int kind_ = kNone;
+  size_t want_ = 0;
+  bool partial_ = false;
+  std::string delimiter_;
+  size_t max_bytes_ = 0;
+  Future<std::string> read_future_;
+
+  // Write side: queued strings, written from wbuf_.front()[wfront_offset_].
+  std::deque<std::string> wbuf_;
+  size_t wfront_offset_ = 0;
+  uint64_t queued_ = 0, written_ = 0;
+  std::deque<std::pair<uint64_t, Future<void>>> write_futures_;
+};
+
+}  // namespace net_internal
+
+IOStream::IOStream(int fd, IOLoop* loop) : IOStream(fd, loop, Options()) {}
+
+IOStream::IOStream(int fd, IOLoop* loop, Options options) {
+  if (fd < 0) {
+    throw std::invalid_argument("IOStream: invalid fd " + std::to_string(fd));
+  }
+  impl_ = std::make_shared<net_internal::StreamImpl>(
+      fd, loop != nullptr ? loop : &IOLoop::current(), options);
+}
+
+Future<std::string> IOStream::read_bytes(size_t n, bool partial) {
+  return impl_->start_read(net_internal::StreamImpl::kBytes, n, partial, {}, 0);
+}
+
+Future<std::string> IOStream::read_until(std::string delimiter, size_t max_bytes) {
+  if (delimiter.empty()) {
+    throw std::invalid_argument("IOStream::read_until: empty delimiter");
+  }
+  return impl_->start_read(net_internal::StreamImpl::kUntil, 0, false,
+                           std::move(delimiter), max_bytes);
+}
+
+Future<std::string> IOStream::read_until_close() {
+  return impl_->start_read(net_internal::StreamImpl::kUntilClose, 0, false, {},
+                           0);
+}
+
+Future<void> IOStream::write(std::string data) {
+  return impl_->write(std::move(data));
+}
+
+void IOStream::close(std::exception_ptr cause) { impl_->close(std::move(cause)); }
+bool IOStream::closed() const { return impl_->closed(); }
+std::exception_ptr IOStream::error() const { return impl_->error(); }
+void IOStream::set_close_callback(std::function<void()> cb) {
+  impl_->set_close_callback(std::move(cb));
+}
+bool IOStream::writing() const { return impl_->writing(); }
+bool IOStream::reading() const { return impl_->reading(); }
+int IOStream::fileno() const { return impl_->fd(); }
+
+}  // namespace tornado

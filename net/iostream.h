@@ -1,0 +1,139 @@
+// -----------------------------------------------------------------------------
+// iostream.h
+// -----------------------------------------------------------------------------
+//
+// `IOStream`: reads and writes on a non-blocking socket, with futures
+// (Tornado 4.5's `tornado.iostream.IOStream`).
+//
+//   tornado::IOStream stream(fd);                    // takes the fd
+//   std::string line = co_await stream.read_until("\r\n", 4096);
+//   co_await stream.write("echo: " + line);          // done when flushed
+//   stream.close();
+//
+// - One read at a time: `read_bytes`, `read_until`, `read_until_close`
+//   return a future for the data; a second read while one is pending
+//   throws std::logic_error.
+// - Writes queue their bytes (moved in, never copied again: `writev`
+//   straight from the queued strings); each write's future is done once
+//   its bytes are flushed to the kernel.
+// - Closing (by `close()`, by the peer, or on an error) fails the pending
+//   read and writes with `StreamClosedError`, whose `real_error()` is the
+//   cause (null for an orderly close), then runs the close callback on
+//   the loop. `read_until_close` instead completes with what was read.
+// - The read buffer is bounded (`Options::max_buffer_size`, default
+//   100 MiB as Tornado): a read that would need more closes the stream
+//   with `StreamBufferFullError`. While no read is pending the stream
+//   stops reading once a chunk is buffered, so an idle peer cannot fill
+//   memory.
+//
+// An `IOStream` is a cheap handle (copies share one stream). The last
+// handle going away closes the stream. Thread-compatible: use a stream on
+// its loop's thread.
+
+#ifndef TORNADO_NET_IOSTREAM_H_
+#define TORNADO_NET_IOSTREAM_H_
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "future/future.h"
+#include "ioloop/ioloop.h"
+
+namespace tornado {
+
+// StreamClosedError
+//
+// The stream was closed before the operation could complete.
+// `real_error()` is what closed it (null for an orderly close: the peer's
+// EOF or a local `close()`).
+class StreamClosedError : public std::runtime_error {
+ public:
+  explicit StreamClosedError(std::exception_ptr real_error = nullptr);
+  const std::exception_ptr& real_error() const { return real_error_; }
+
+ private:
+  std::exception_ptr real_error_;
+};
+
+// StreamBufferFullError
+//
+// A read needed more than `max_buffer_size` bytes (also the cause of the
+// StreamClosedError of operations pending when that happened).
+class StreamBufferFullError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace net_internal {
+class StreamImpl;
+}
+
+class IOStream {
+ public:
+  struct Options {
+    size_t max_buffer_size = 100 * 1024 * 1024;
+    size_t read_chunk_size = 64 * 1024;
+  };
+
+  // Takes ownership of `fd` (made non-blocking here). `loop` defaults to
+  // IOLoop::current(). Throws std::invalid_argument for a negative fd.
+  explicit IOStream(int fd, IOLoop* loop = nullptr);
+  IOStream(int fd, IOLoop* loop, Options options);
+
+  // IOStream::read_bytes()
+  //
+  // The next `n` bytes; with `partial`, as soon as any bytes are
+  // available (at most `n`).
+  Future<std::string> read_bytes(size_t n, bool partial = false);
+
+  // IOStream::read_until()
+  //
+  // Everything up to and including `delimiter`. If `max_bytes` is not 0
+  // and the delimiter is not found within it, the stream is closed with
+  // StreamBufferFullError.
+  Future<std::string> read_until(std::string delimiter, size_t max_bytes = 0);
+
+  // IOStream::read_until_close()
+  //
+  // Everything until the peer closes (bounded by max_buffer_size).
+  Future<std::string> read_until_close();
+
+  // IOStream::write()
+  //
+  // Queues `data`; the future is done when it has been flushed. Fails with
+  // StreamClosedError on a closed stream.
+  Future<void> write(std::string data);
+
+  // IOStream::close()
+  //
+  // Closes the socket; pending operations fail with StreamClosedError
+  // carrying `cause`. Idempotent.
+  void close(std::exception_ptr cause = nullptr);
+  bool closed() const;
+
+  // The exception that closed the stream (null if open or closed in
+  // order).
+  std::exception_ptr error() const;
+
+  // Runs `cb()` on the loop once the stream is closed (at once, on the
+  // loop, if already closed).
+  void set_close_callback(std::function<void()> cb);
+
+  // True while a write is queued and not flushed.
+  bool writing() const;
+  // True while a read is pending.
+  bool reading() const;
+
+  int fileno() const;
+
+ private:
+  std::shared_ptr<net_internal::StreamImpl> impl_;
+};
+
+}  // namespace tornado
+
+#endif  // TORNADO_NET_IOSTREAM_H_

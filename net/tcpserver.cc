@@ -1,0 +1,152 @@
+#include "net/tcpserver.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "logging/logging.h"
+#include "net/internal/address.h"
+
+namespace tornado {
+
+TCPServer::TCPServer(Handler handler, IOLoop* loop,
+                     IOStream::Options stream_options)
+    : handler_(std::move(handler)),
+      loop_(loop != nullptr ? loop : &IOLoop::current()),
+      stream_options_(stream_options) {}
+
+TCPServer::~TCPServer() { stop(); }
+
+void TCPServer::listen(int port, const std::string& address) {
+  bind(port, address);
+  start();
+}
+
+void TCPServer::bind(int port, const std::string& address, int backlog) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  int rc = getaddrinfo(address.empty() ? nullptr : address.c_str(),
+                       service.c_str(), &hints, &res);
+  if (rc != 0) {
+    throw std::system_error(EINVAL, std::generic_category(),
+                            "TCPServer::bind: cannot resolve '" + address +
+                                "': " + gai_strerror(rc));
+  }
+  int bound_port = port;
+  std::vector<int> made;
+  try {
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+      int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) continue;
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (ai->ai_family == AF_INET6) {
+        // One socket per family, as Tornado's bind_sockets.
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      }
+      net_internal::set_port(ai->ai_addr, bound_port);
+      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+          ::listen(fd, backlog) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw std::system_error(err, std::generic_category(),
+                                "TCPServer::bind: cannot listen on " +
+                                    net_internal::format_address(ai->ai_addr));
+      }
+      if (bound_port == 0) bound_port = net_internal::local_port(fd);
+      made.push_back(fd);
+    }
+  } catch (...) {
+    freeaddrinfo(res);
+    for (int fd : made) ::close(fd);
+    throw;
+  }
+  freeaddrinfo(res);
+  if (made.empty()) {
+    throw std::system_error(EADDRNOTAVAIL, std::generic_category(),
+                            "TCPServer::bind: no usable address for '" +
+                                address + "'");
+  }
+  if (port_ == 0) port_ = bound_port;
+  for (int fd : made) {
+    sockets_.push_back(fd);
+    if (started_) {
+      loop_->add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
+                         IOLoop::READ);
+    }
+  }
+}
+
+void TCPServer::start() {
+  if (started_) return;
+  started_ = true;
+  for (int fd : sockets_) {
+    loop_->add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
+                       IOLoop::READ);
+  }
+}
+
+void TCPServer::stop() {
+  for (int fd : sockets_) {
+    if (started_ && !loop_->closed()) loop_->remove_handler(fd);
+    ::close(fd);
+  }
+  sockets_.clear();
+  started_ = false;
+}
+
+void TCPServer::accept_batch(int listen_fd) {
+  // Up to 128 per readiness event, so one busy listener does not starve
+  // the loop (Tornado accepts _DEFAULT_BACKLOG at a time).
+  for (int i = 0; i < 128; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        logging::error(std::string("TCPServer: accept failed: ") +
+                       std::strerror(errno));
+      }
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::string address =
+        net_internal::format_address(reinterpret_cast<sockaddr*>(&peer));
+    Future<void> done;
+    try {
+      done = handle_stream(IOStream(fd, loop_, stream_options_), std::move(address));
+    } catch (...) {
+      done = make_exceptional_future<void>(std::current_exception());
+    }
+    // A failed handler is reported (with its async chain), not lost.
+    done.add_done_callback([](Future<void> f) {
+      if (std::exception_ptr e = f.exception()) {
+        logging::error("Error in connection handler: " + logging::describe(e));
+      }
+    });
+  }
+}
+
+Future<void> TCPServer::handle_stream(IOStream stream, std::string address) {
+  if (!handler_) {
+    throw std::logic_error(
+        "TCPServer: no handler given and handle_stream not overridden");
+  }
+  return handler_(std::move(stream), std::move(address));
+}
+
+}  // namespace tornado

@@ -1,0 +1,93 @@
+// -----------------------------------------------------------------------------
+// tcpserver.h
+// -----------------------------------------------------------------------------
+//
+// `TCPServer`: accepts connections and hands each to `handle_stream` as an
+// IOStream (Tornado 4.5's `tornado.tcpserver.TCPServer`).
+//
+//   tornado::TCPServer server(
+//       [](tornado::IOStream stream, std::string address) -> tornado::Future<void> {
+//         for (;;) {
+//           std::string line = co_await stream.read_until("\n");
+//           co_await stream.write(line);
+//         }
+//       });
+//   server.listen(8888, "127.0.0.1");
+//   tornado::IOLoop::current().start();
+//
+// The handler may be a coroutine (returning Future<void>; a failure is
+// logged with its async chain) or a plain function. Or subclass and
+// override `handle_stream`.
+//
+// `listen(port, address)` = `bind` + `start`. An empty address listens on
+// every interface, IPv4 and IPv6; "127.0.0.1", "::1", "localhost" and
+// such on those only. Port 0 picks a free port (`port()` says which; with
+// several families, all share it). Sockets are SO_REUSEADDR and
+// close-on-exec; connections are accepted in batches. `stop()` closes the
+// listening sockets; streams already handed out stay open.
+//
+// Thread-compatible: use it on its loop's thread.
+
+#ifndef TORNADO_NET_TCPSERVER_H_
+#define TORNADO_NET_TCPSERVER_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "future/future.h"
+#include "ioloop/ioloop.h"
+#include "net/iostream.h"
+
+namespace tornado {
+
+class TCPServer {
+ public:
+  using Handler = std::function<Future<void>(IOStream, std::string)>;
+
+  // `handler(stream, address)`; `address` is "ip:port" of the peer.
+  explicit TCPServer(Handler handler = nullptr, IOLoop* loop = nullptr,
+                     IOStream::Options stream_options = {});
+  // Adapts a handler returning void.
+  template <class F>
+    requires std::is_void_v<std::invoke_result_t<F&, IOStream, std::string>>
+  explicit TCPServer(F handler, IOLoop* loop = nullptr,
+                     IOStream::Options stream_options = {})
+      : TCPServer(
+            [h = std::move(handler)](IOStream s, std::string a) mutable {
+              h(std::move(s), std::move(a));
+              return make_ready_future();
+            },
+            loop, stream_options) {}
+  virtual ~TCPServer();
+
+  TCPServer(const TCPServer&) = delete;
+  TCPServer& operator=(const TCPServer&) = delete;
+
+  // Throws std::system_error (naming the address) if it cannot bind.
+  void listen(int port, const std::string& address = "");
+  void bind(int port, const std::string& address = "", int backlog = 128);
+  void start();
+  void stop();
+
+  // The port bound (the first socket's), or 0.
+  int port() const { return port_; }
+
+ protected:
+  // Called for each accepted connection; the default calls the handler.
+  virtual Future<void> handle_stream(IOStream stream, std::string address);
+
+ private:
+  void accept_batch(int listen_fd);
+
+  Handler handler_;
+  IOLoop* loop_;
+  IOStream::Options stream_options_;
+  std::vector<int> sockets_;
+  bool started_ = false;
+  int port_ = 0;
+};
+
+}  // namespace tornado
+
+#endif  // TORNADO_NET_TCPSERVER_H_
