@@ -29,6 +29,8 @@
 #include "future/future.h"
 #include "gen/gen.h"
 #include "ioloop/ioloop.h"
+#include "net/iostream.h"
+#include "net/tcpserver.h"
 
 namespace {
 
@@ -305,6 +307,45 @@ void w6cb(int64_t conns) {
   std::fflush(stdout);
 }
 
+// ---- W6: TCP echo with a coroutine per connection -------------------------------
+
+struct W6State {
+  IOLoop* loop;
+  tornado::TCPServer* server;
+  int64_t expected, closed = 0;
+};
+
+Future<void> w6_session(tornado::IOStream stream, W6State* st) {
+  try {
+    for (;;) {
+      std::string data = co_await stream.read_bytes(65536, /*partial=*/true);
+      co_await stream.write(std::move(data));
+    }
+  } catch (const tornado::StreamClosedError&) {
+    // EOF or reset: the connection is done.
+  }
+  if (++st->closed == st->expected) {
+    st->server->stop();
+    st->loop->stop();
+  }
+}
+
+void w6(int64_t conns) {
+  IOLoop loop;
+  loop.make_current();
+  W6State st{&loop, nullptr, conns};
+  tornado::TCPServer server(
+      [&st](tornado::IOStream s, std::string) { return w6_session(std::move(s), &st); },
+      &loop);
+  st.server = &server;
+  server.listen(0, "127.0.0.1");  // loopback only
+  std::printf("PORT %d\n", server.port());
+  std::fflush(stdout);
+  loop.start();
+  std::printf("SERVER W6 %s closed=%lld\n", kPeer, (long long)st.closed);
+  std::fflush(stdout);
+}
+
 int64_t arg_n(int argc, char** argv, int64_t dflt) {
   return argc > 2 ? std::atoll(argv[2]) : dflt;
 }
@@ -331,9 +372,7 @@ int main(int argc, char** argv) {
   } else if (w == "W6cb") {
     w6cb(arg_n(argc, argv, 50));
   } else if (w == "W6") {
-    std::printf("SKIP W6 %s the coroutine echo server needs IOStream (not yet)\n",
-                kPeer);
-    return 4;
+    w6(arg_n(argc, argv, 50));
   } else {
     std::fprintf(stderr, "unknown workload %s\n", argv[1]);
     return 2;

@@ -126,18 +126,20 @@ void TCPServer::accept_batch(int listen_fd) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::string address =
         net_internal::format_address(reinterpret_cast<sockaddr*>(&peer));
-    Future<void> done;
-    try {
-      done = handle_stream(IOStream(fd, loop_, stream_options_), std::move(address));
-    } catch (...) {
-      done = make_exceptional_future<void>(std::current_exception());
-    }
     // A failed handler is reported (with its async chain), not lost.
-    done.add_done_callback([](Future<void> f) {
+    start_handler(fd, std::move(address)).add_done_callback([](Future<void> f) {
       if (std::exception_ptr e = f.exception()) {
         logging::error("Error in connection handler: " + logging::describe(e));
       }
     });
+  }
+}
+
+Future<void> TCPServer::start_handler(int fd, std::string address) {
+  try {
+    return handle_stream(IOStream(fd, loop_, stream_options_), std::move(address));
+  } catch (...) {
+    return make_exceptional_future<void>(std::current_exception());
   }
 }
 

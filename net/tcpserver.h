@@ -79,6 +79,7 @@ class TCPServer {
 
  private:
   void accept_batch(int listen_fd);
+  Future<void> start_handler(int fd, std::string address);
 
   Handler handler_;
   IOLoop* loop_;
