@@ -5,7 +5,7 @@ set -euo pipefail
 fail=0
 check() {
   local name=$1 expected=$2 actual
-  actual=$("$name") || { echo "FAIL: $name exited $?"; fail=1; return; }
+  actual=$($name) || { echo "FAIL: $name exited $?"; fail=1; return; }
   if [[ "$actual" != "$expected" ]]; then
     echo "FAIL: $name printed:"; echo "$actual"; echo "expected:"; echo "$expected"
     fail=1
@@ -50,4 +50,15 @@ if [[ "$trace" != "$expected_trace" ]]; then
 else
   echo "ok: asyn_sum --trace"
 fi
+# The echo pair, on a free port chosen by the server.
+"$bin/echo_server" --port=0 > "$TEST_TMPDIR/server.out" &
+server=$!
+for _ in $(seq 50); do
+  grep -q listening "$TEST_TMPDIR/server.out" && break
+  sleep 0.1
+done
+port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)/\1/p' "$TEST_TMPDIR/server.out")
+check "$bin/echo_client --port=$port hello world" "hello
+world"
+kill "$server"; wait "$server" 2>/dev/null || true
 exit $fail

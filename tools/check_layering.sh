@@ -32,4 +32,7 @@ require //ioloop //future:future
 check //stack_context //future:future //ioloop:ioloop //gen:gen
 check //future //stack_context:stack_context //ioloop:ioloop //gen:gen
 check //ioloop //gen:gen
+check //net:iostream //gen:gen //net:tcpserver //net:tcpclient
+check //net:tcpclient //gen:gen //net:tcpserver
+check //net:tcpserver //gen:gen //net:tcpclient
 exit $status

@@ -1,0 +1,54 @@
+// Sends lines to the echo server and prints what comes back.
+//
+//   ./bazelw run //examples:echo_client -- --port=8888 hello world
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gen/gen.h"
+#include "ioloop/ioloop.h"
+#include "net/iostream.h"
+#include "net/tcpclient.h"
+
+using namespace std::chrono_literals;
+using tornado::Future;
+using tornado::IOStream;
+
+Future<int> run(std::string host, int port, std::vector<std::string> lines) {
+  IOStream stream = co_await tornado::TCPClient().connect(host, port, 2s);
+  for (const std::string& line : lines) {
+    co_await stream.write(line + "\n");
+    std::string back = co_await stream.read_until("\n", 64 * 1024);
+    std::printf("%s", back.c_str());
+  }
+  stream.close();
+  co_return 0;
+}
+
+int main(int argc, char** argv) {
+  int port = 8888;
+  std::string host = "127.0.0.1";
+  std::vector<std::string> lines;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--port=", 7) == 0) {
+      port = std::atoi(argv[i] + 7);
+    } else if (std::strncmp(argv[i], "--host=", 7) == 0) {
+      host = argv[i] + 7;
+    } else {
+      lines.push_back(argv[i]);
+    }
+  }
+  if (lines.empty()) lines.push_back("hello");
+  tornado::IOLoop loop;
+  loop.make_current();
+  try {
+    return loop.run_sync([&] { return run(host, port, lines); }, 10s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "echo_client: %s\n", e.what());
+    return 1;
+  }
+}
