@@ -185,18 +185,10 @@ class Future {
   // stored exception rethrown. Throws `InvalidStateError` while pending or
   // after `take_result()`.
   decltype(auto) result() const {
-    State* s = checked_done("Future::result: the future is not done yet");
-    if (s->exception) {
-      s->retrieved = true;
-      std::rethrow_exception(s->exception);
-    }
-    if constexpr (!std::is_void_v<T>) {
-      if (s->taken) {
-        future_internal::throw_invalid_state(
-            "Future::result: the result was already taken by take_result()");
-      }
-      return static_cast<const T&>(*s->value);
-    }
+    State* s = checked_value("Future::result: the future is not done yet",
+                             "Future::result: the result was already taken "
+                             "by take_result()");
+    if constexpr (!std::is_void_v<T>) return static_cast<const T&>(*s->value);
   }
 
   // Future::take_result()
@@ -205,16 +197,9 @@ class Future {
   // exception. Once: later `result()`/`take_result()` calls on any handle
   // throw `InvalidStateError`.
   T take_result() {
-    State* s = checked_done("Future::take_result: the future is not done yet");
-    if (s->exception) {
-      s->retrieved = true;
-      std::rethrow_exception(s->exception);
-    }
+    State* s = checked_value("Future::take_result: the future is not done yet",
+                             "Future::take_result: the result was already taken");
     if constexpr (!std::is_void_v<T>) {
-      if (s->taken) {
-        future_internal::throw_invalid_state(
-            "Future::take_result: the result was already taken");
-      }
       s->taken = true;
       return std::move(*s->value);
     }
@@ -270,6 +255,17 @@ class Future {
   State* checked_done(const char* message) const {
     State* s = checked(message);
     if (!s->done) future_internal::throw_invalid_state(message);
+    return s;
+  }
+  // A done future whose value can be read: rethrows a stored exception
+  // (retrieving it) and rejects a value already taken.
+  State* checked_value(const char* pending, const char* taken) const {
+    State* s = checked_done(pending);
+    if (s->exception) {
+      s->retrieved = true;
+      std::rethrow_exception(s->exception);
+    }
+    if (s->taken) future_internal::throw_invalid_state(taken);
     return s;
   }
 

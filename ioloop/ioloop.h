@@ -20,7 +20,7 @@
 //      nearest deadline (at most an hour); dispatch ready fds one at a time,
 //      skipping fds whose handler an earlier handler removed.
 // One departure, for speed: while callbacks keep coming, step 5 polls only
-// every `Options::max_iterations_between_polls` iterations (default 64),
+// every `Options::max_iterations_between_polls` iterations (default 128),
 // so a ready fd waits at most that many iterations. The ordering of
 // callbacks and timeouts is unchanged.
 //
@@ -147,7 +147,7 @@ class IOLoop {
     // eventfd: one fd and one syscall per wake (see ioloop_benchmark).
     WakerKind waker = WakerKind::kEventfd;
     // See the file comment; 1 polls on every iteration, as Tornado.
-    int max_iterations_between_polls = 64;
+    int max_iterations_between_polls = 128;
     // After an iteration that received callbacks from other threads, the
     // loop spins this long, watching for more, before blocking in poll:
     // cross-thread hand-offs then need no wake-up syscall on either side.

@@ -61,6 +61,11 @@ class StreamImpl {
     delimiter_ = std::move(delimiter);
     max_bytes_ = max_bytes;
     read_future_ = Future<std::string>();
+    // What gen::dump_coroutines shows a coroutine awaiting.
+    static constexpr const char* kLabels[] = {"", "IOStream read_bytes",
+                                              "IOStream read_until",
+                                              "IOStream read_until_close"};
+    future_internal::Access::set_label(read_future_, kLabels[kind]);
     Future<std::string> result = read_future_;
     // Not satisfied from the buffer: wait for the loop's READ event rather
     // than trying the socket now. In a request/response exchange the data
@@ -98,6 +103,7 @@ class StreamImpl {
       data.erase(0, sent);
     }
     Future<void> done;
+    future_internal::Access::set_label(done, "IOStream write");
     if (!data.empty()) {
       queued_ += data.size();
       wbuf_.push_back(std::move(data));

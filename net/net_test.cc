@@ -249,6 +249,11 @@ TEST_F(NetTest, ServerStopWithConnectionsOpenLeaksNothing) {
   run([] { return gen::sleep(2ms); });  // the handlers are waiting to read
   std::ostringstream dump;
   EXPECT_EQ(gen::dump_coroutines(dump, loop_), 5u);
+  // Each handler shows what it waits for: a read on its stream.
+  EXPECT_NE(dump.str().find("echo_lines at net/net_test.cc:"), std::string::npos)
+      << dump.str();
+  EXPECT_NE(dump.str().find("awaiting IOStream read_until"), std::string::npos)
+      << dump.str();
   server.stop();
   // The fixture closes the loop: the five handlers are destroyed, and
   // their streams closed.
