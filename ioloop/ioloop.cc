@@ -298,8 +298,13 @@ void IOLoop::run_once() {
     if (recent_remote_ && spin_for_incoming()) {
       timeout_ms = 0;  // work arrived while spinning: poll without blocking
     } else {
+      // Dekker with push_remote: store our flag, then read theirs, both
+      // seq_cst; at least one side sees the other.
       sleeping_.store(true, std::memory_order_seq_cst);
-      if (has_incoming()) timeout_ms = 0;  // arrived before the announcement
+      if (remote_pending_.load(std::memory_order_seq_cst) ||
+          signal_pending_.load(std::memory_order_seq_cst)) {
+        timeout_ms = 0;  // arrived before the announcement
+      }
     }
     recent_remote_ = false;
   }
