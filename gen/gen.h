@@ -53,6 +53,7 @@
 #include <cstddef>
 #include <deque>
 #include <exception>
+#include <optional>
 #include <ostream>
 #include <source_location>
 #include <memory>
@@ -414,19 +415,23 @@ template <class T>
 Future<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> multi(
     std::vector<Future<T>> children) {
   using R = std::conditional_t<std::is_void_v<T>, void, std::vector<T>>;
+  using Slot = std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>;
+  // The state keeps outcomes, never the children themselves: a child's
+  // done-callback owns the state, so holding the children here would be a
+  // cycle that leaks when a child never completes.
   struct State {
-    std::vector<Future<T>> children;
     size_t remaining;
+    std::vector<Slot> values;
+    std::vector<std::exception_ptr> errors;
     Future<R> result;
     void finish() {
       std::exception_ptr first;
-      for (auto& c : children) {
-        if (std::exception_ptr e = c.exception()) {
-          if (!first) {
-            first = e;
-          } else {
-            gen_internal::log_multi_exception(e);
-          }
+      for (auto& e : errors) {
+        if (!e) continue;
+        if (!first) {
+          first = e;
+        } else {
+          gen_internal::log_multi_exception(e);
         }
       }
       if (first) {
@@ -434,36 +439,39 @@ Future<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> multi(
       } else if constexpr (std::is_void_v<T>) {
         result.set_result();
       } else {
-        std::vector<T> values;
-        values.reserve(children.size());
-        for (auto& c : children) {
-          if constexpr (std::is_copy_constructible_v<T>) {
-            values.push_back(c.result());
-          } else {
-            values.push_back(c.take_result());
-          }
-        }
-        result.set_result(std::move(values));
+        std::vector<T> out;
+        out.reserve(values.size());
+        for (auto& v : values) out.push_back(std::move(*v));
+        result.set_result(std::move(out));
       }
     }
   };
   auto state = std::make_shared<State>();
-  state->children = std::move(children);
-  state->remaining = state->children.size();
+  state->remaining = children.size();
+  state->values.resize(children.size());
+  state->errors.resize(children.size());
   Future<R> result = state->result;
   future_internal::Access::set_label(result, "multi");
-  for (auto& c : state->children) {
-    // Child coroutines show under whoever awaits the multi in dumps.
-    if (auto* child = static_cast<Runner*>(future_internal::Access::producer(c))) {
-      child->set_parent_future(future_internal::Access::state_id(result));
-    }
-  }
-  if (state->remaining == 0) {
+  if (children.empty()) {
     state->finish();
     return result;
   }
-  for (auto& c : state->children) {
-    c.add_done_callback([state](Future<T>) {
+  for (size_t i = 0; i < children.size(); ++i) {
+    // Child coroutines show under whoever awaits the multi in dumps.
+    if (auto* child = static_cast<Runner*>(
+            future_internal::Access::producer(children[i]))) {
+      child->set_parent_future(future_internal::Access::state_id(result));
+    }
+    children[i].add_done_callback([state, i](Future<T> done) {
+      if (std::exception_ptr e = done.exception()) {
+        state->errors[i] = e;
+      } else if constexpr (std::is_void_v<T>) {
+        state->values[i] = true;
+      } else if constexpr (std::is_copy_constructible_v<T>) {
+        state->values[i].emplace(done.result());
+      } else {
+        state->values[i].emplace(done.take_result());
+      }
       if (--state->remaining == 0) state->finish();
     });
   }
@@ -530,11 +538,12 @@ class WaitIterator {
  public:
   explicit WaitIterator(std::vector<Future<T>> futures)
       : state_(std::make_shared<State>()) {
-    state_->futures = std::move(futures);
-    state_->unfinished = state_->futures.size();
-    for (size_t i = 0; i < state_->futures.size(); ++i) {
-      state_->futures[i].add_done_callback(
-          [state = state_, i](Future<T>) { state->on_done(i); });
+    state_->unfinished = futures.size();
+    // The state holds futures only once they are done (done futures keep
+    // no callbacks): no cycle through a future that never completes.
+    for (size_t i = 0; i < futures.size(); ++i) {
+      futures[i].add_done_callback(
+          [state = state_, i](Future<T> done) { state->on_done(i, std::move(done)); });
     }
   }
 
@@ -556,9 +565,9 @@ class WaitIterator {
     }
     state_->running = Future<T>();
     if (!state_->finished.empty()) {
-      size_t i = state_->finished.front();
+      auto [i, f] = std::move(state_->finished.front());
       state_->finished.pop_front();
-      state_->deliver(i);
+      state_->deliver(i, std::move(f));
     }
     return *state_->running;
   }
@@ -572,25 +581,24 @@ class WaitIterator {
 
  private:
   struct State {
-    std::vector<Future<T>> futures;
     size_t unfinished = 0;
-    std::deque<size_t> finished;
+    std::deque<std::pair<size_t, Future<T>>> finished;
     std::optional<Future<T>> running;
     int current_index = -1;
     std::optional<Future<T>> current_future;
 
-    void on_done(size_t i) {
+    void on_done(size_t i, Future<T> f) {
       --unfinished;
       if (running && !running->done()) {
-        deliver(i);
+        deliver(i, std::move(f));
       } else {
-        finished.push_back(i);
+        finished.emplace_back(i, std::move(f));
       }
     }
-    void deliver(size_t i) {
+    void deliver(size_t i, Future<T> f) {
       current_index = static_cast<int>(i);
-      current_future = futures[i];
-      chain_future(futures[i], *running);
+      current_future = f;
+      chain_future(std::move(f), *running);
     }
   };
   std::shared_ptr<State> state_;

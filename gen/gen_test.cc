@@ -580,6 +580,36 @@ TEST(GenLifetimeTest, DestroyingTheLoopDestroysFramesWaitingOnMoment) {
   EXPECT_EQ(Counted::alive, 0);
 }
 
+// Regression (found by LeakSanitizer on //examples:hang): multi and
+// WaitIterator held their children while the children's callbacks held
+// them, a cycle when a child never completes. Under --config=asan this
+// test leaks if the cycle comes back.
+TEST(GenLifetimeTest, MultiAndWaitIteratorOverNeverCompletingChildrenLeakNothing) {
+  Counted::alive = 0;
+  {
+    IOLoop loop;
+    loop.make_current();
+    Future<int> never;
+    auto child = [](Future<int> f, Counted c) -> Future<int> {
+      (void)c;
+      co_return co_await f;
+    };
+    auto parent = [&]() -> Future<void> {
+      std::vector<Future<int>> children;
+      children.push_back(child(never, Counted()));
+      children.push_back(child(never, Counted()));
+      gen::WaitIterator<int> it(children);
+      co_await gen::multi(std::move(children));
+    };
+    Future<void> p = parent();
+    loop.run_sync([] { return gen::sleep(1ms); });
+    EXPECT_EQ(Counted::alive, 2);
+    loop.close();
+    EXPECT_EQ(Counted::alive, 0);
+    EXPECT_FALSE(p.done());
+  }
+}
+
 TEST(GenLifetimeTest, FinishedCoroutineFreesItsFrameAtOnce) {
   // test_coroutine_refcounting: locals of a failed coroutine are gone
   // once it finished, before anyone reads the exception.

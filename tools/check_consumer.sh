@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../examples/consumer"
 bazelw=../../bazelw
 
 status=0
-$bazelw test //... || status=1
+$bazelw test //:all || status=1
 out=$($bazelw run //:main 2>/dev/null) || status=1
 if [[ "$out" != "consumer got 42" ]]; then
   echo "FAIL: consumer main printed: $out"; status=1
