@@ -59,6 +59,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -475,6 +476,64 @@ Future<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> multi(
       if (--state->remaining == 0) state->finish();
     });
   }
+  return result;
+}
+
+// multi() of differently typed futures
+//
+// `co_await gen::multi(fa, fb)` gives a `std::tuple<A, B>` once both are
+// done, with the same rules as the vector form: all children awaited, the
+// first failure in argument order raised, later ones logged. Non-void
+// children only.
+template <class... Ts>
+  requires(sizeof...(Ts) > 0 && (!std::is_void_v<Ts> && ...))
+Future<std::tuple<Ts...>> multi(Future<Ts>... children) {
+  // Outcomes only, never the children (see the vector form).
+  struct State {
+    std::tuple<std::optional<Ts>...> values;
+    std::exception_ptr errors[sizeof...(Ts)];
+    size_t remaining = sizeof...(Ts);
+    Future<std::tuple<Ts...>> result;
+    void finish() {
+      std::exception_ptr first;
+      for (auto& e : errors) {
+        if (!e) continue;
+        if (!first) {
+          first = e;
+        } else {
+          gen_internal::log_multi_exception(e);
+        }
+      }
+      if (first) {
+        result.set_exception(first);
+        return;
+      }
+      result.set_result(std::apply(
+          [](auto&... v) { return std::tuple<Ts...>(std::move(*v)...); }, values));
+    }
+  };
+  auto state = std::make_shared<State>();
+  Future<std::tuple<Ts...>> result = state->result;
+  future_internal::Access::set_label(result, "multi");
+  auto watch = [&]<size_t I, class T>(std::integral_constant<size_t, I>,
+                                     Future<T>& child) {
+    if (auto* r = static_cast<Runner*>(future_internal::Access::producer(child))) {
+      r->set_parent_future(future_internal::Access::state_id(result));
+    }
+    child.add_done_callback([state](Future<T> done) {
+      if (std::exception_ptr e = done.exception()) {
+        state->errors[I] = e;
+      } else if constexpr (std::is_copy_constructible_v<T>) {
+        std::get<I>(state->values).emplace(done.result());
+      } else {
+        std::get<I>(state->values).emplace(done.take_result());
+      }
+      if (--state->remaining == 0) state->finish();
+    });
+  };
+  [&]<size_t... Is>(std::index_sequence<Is...>) {
+    (watch(std::integral_constant<size_t, Is>{}, children), ...);
+  }(std::index_sequence_for<Ts...>{});
   return result;
 }
 

@@ -343,6 +343,32 @@ TEST_F(GenTest, MultiWaitsForAllAndRaisesFirstLogsOthers) {
   EXPECT_TRUE(log_.empty());
 }
 
+TEST_F(GenTest, MultiOfDifferentTypesGivesATuple) {
+  auto coro = []() -> Future<std::string> {
+    Future<std::string> name;
+    IOLoop::current().add_callback([name]() mutable { name.set_result("n"); });
+    auto [a, b, c] = co_await gen::multi(child(2), name, make_ready_future(1.5));
+    co_return std::to_string(a) + b + std::to_string(static_cast<int>(c * 2));
+  };
+  EXPECT_EQ(loop_.run_sync(coro), "4n3");
+}
+
+TEST_F(GenTest, MultiOfDifferentTypesRaisesTheFirstFailure) {
+  auto fail = [](const char* what) -> Future<int> {
+    co_await gen::moment;
+    throw std::runtime_error(what);
+  };
+  try {
+    loop_.run_sync([&] { return gen::multi(child(1), fail("first"), fail("second")); });
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "first");
+  }
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_NE(log_[0].find("Multiple exceptions in yield list: std::runtime_error: second"),
+            std::string::npos);
+}
+
 // ---- with_timeout -------------------------------------------------------------------
 
 TEST_F(GenTest, WithTimeoutTimesOut) {
