@@ -10,35 +10,34 @@ TimeoutHeap::Handle TimeoutHeap::add(time_point deadline, Task task) {
     i = free_.back();
     free_.pop_back();
   } else {
-    i = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
+    i = static_cast<uint32_t>(tasks_.size());
+    tasks_.emplace_back();
+    meta_.push_back(1);
   }
-  Slot& s = slots_[i];
-  s.task = std::move(task);
-  s.live = true;
+  tasks_[i] = std::move(task);
+  const uint32_t generation = meta_[i];
+  meta_[i] = generation | kLive;
   ++live_;
-  heap_.push_back({deadline.time_since_epoch().count(), seq_++, i, s.generation});
+  heap_.push_back({deadline.time_since_epoch().count(), seq_++, i, generation});
   std::push_heap(heap_.begin(), heap_.end(), Later());
-  return {this, i, s.generation};
+  return {this, i, generation};
 }
 
 void TimeoutHeap::free_slot(uint32_t i) {
-  Slot& s = slots_[i];
-  s.live = false;
-  ++s.generation;
-  if (s.generation == 0) s.generation = 1;  // 0 stays "never valid"
+  uint32_t generation = (meta_[i] & ~kLive) + 1;
+  if (generation == kLive) generation = 1;  // wrap; 0 stays "never valid"
+  meta_[i] = generation;
   --live_;
   free_.push_back(i);
 }
 
 bool TimeoutHeap::remove(const Handle& h) {
-  if (h.owner != this || h.generation == 0 || h.slot >= slots_.size()) {
+  if (h.owner != this || h.generation == 0 || h.slot >= meta_.size()) {
     return false;
   }
-  Slot& s = slots_[h.slot];
-  if (!s.live || s.generation != h.generation) return false;
-  Task released = std::move(s.task);  // released at once, not at its deadline
-  s.task = Task();
+  if (meta_[h.slot] != (h.generation | kLive)) return false;
+  Task released = std::move(tasks_[h.slot]);  // released now, not at its deadline
+  tasks_[h.slot] = Task();
   free_slot(h.slot);
   ++cancellations_;
   return true;
@@ -78,10 +77,9 @@ void TimeoutHeap::compact_if_needed() {
 }
 
 bool TimeoutHeap::take(const Due& due, Task& out) {
-  Slot& s = slots_[due.slot];
-  if (!s.live || s.generation != due.generation) return false;
-  out = std::move(s.task);
-  s.task = Task();
+  if (meta_[due.slot] != (due.generation | kLive)) return false;
+  out = std::move(tasks_[due.slot]);
+  tasks_[due.slot] = Task();
   free_slot(due.slot);
   return true;
 }
@@ -99,8 +97,9 @@ void TimeoutHeap::clear() {
   heap_.clear();
   // Destroy the callables after the bookkeeping is consistent: a
   // destructor may call back into the loop.
-  std::vector<Slot> slots = std::move(slots_);
-  slots_.clear();
+  std::vector<Task> tasks = std::move(tasks_);
+  tasks_.clear();
+  meta_.clear();
   free_.clear();
   cancellations_ = 0;
   live_ = 0;

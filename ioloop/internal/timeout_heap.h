@@ -72,22 +72,21 @@ class TimeoutHeap {
       return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
     }
   };
-  struct Slot {
-    Task task;
-    uint32_t generation = 1;
-    bool live = false;
-  };
+  // Per slot: the generation, with kLive set while a timeout occupies it.
+  // Kept apart from the callables (4 bytes against 64) so that the
+  // staleness checks of a pop touch a small, cache-resident array.
+  static constexpr uint32_t kLive = 0x80000000u;
 
   bool stale(const Entry& e) const {
-    const Slot& s = slots_[e.slot];
-    return !s.live || s.generation != e.generation;
+    return meta_[e.slot] != (e.generation | kLive);
   }
   void free_slot(uint32_t i);
   void pop_top();
   void compact_if_needed();
 
   std::vector<Entry> heap_;
-  std::vector<Slot> slots_;
+  std::vector<Task> tasks_;
+  std::vector<uint32_t> meta_;
   std::vector<uint32_t> free_;
   uint64_t seq_ = 0;
   size_t cancellations_ = 0;
