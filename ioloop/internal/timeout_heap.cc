@@ -13,38 +13,42 @@ TimeoutHeap::Handle TimeoutHeap::add(time_point deadline, Task task) {
     i = static_cast<uint32_t>(tasks_.size());
     tasks_.emplace_back();
     meta_.push_back(1);
+    seq_of_.push_back(0);
   }
   tasks_[i] = std::move(task);
   const uint32_t generation = meta_[i];
   meta_[i] = generation | kLive;
+  seq_of_[i] = seq_++;
   ++live_;
-  heap_.push_back({deadline.time_since_epoch().count(), seq_++, i, generation});
-  std::push_heap(heap_.begin(), heap_.end(), Later());
+  heap_.push_back({deadline.time_since_epoch().count(), i});
+  std::push_heap(heap_.begin(), heap_.end(), later());
   return {this, i, generation};
 }
 
+// Called once per entry, when it leaves the heap for good (popped stale,
+// compacted away, or taken after pop_due): only then may the slot be
+// reused, and the generation moves on so old handles stay stale.
 void TimeoutHeap::free_slot(uint32_t i) {
   uint32_t generation = (meta_[i] & ~kLive) + 1;
   if (generation == kLive) generation = 1;  // wrap; 0 stays "never valid"
   meta_[i] = generation;
-  --live_;
   free_.push_back(i);
 }
 
 bool TimeoutHeap::remove(const Handle& h) {
-  if (h.owner != this || h.generation == 0 || h.slot >= meta_.size()) {
+  if (h.owner != this || h.generation == 0 || !valid(h.slot, h.generation)) {
     return false;
   }
-  if (meta_[h.slot] != (h.generation | kLive)) return false;
   Task released = std::move(tasks_[h.slot]);  // released now, not at its deadline
   tasks_[h.slot] = Task();
-  free_slot(h.slot);
+  meta_[h.slot] &= ~kLive;  // the slot stays taken until its entry leaves
+  --live_;
   ++cancellations_;
   return true;
 }
 
 void TimeoutHeap::pop_top() {
-  std::pop_heap(heap_.begin(), heap_.end(), Later());
+  std::pop_heap(heap_.begin(), heap_.end(), later());
   heap_.pop_back();
 }
 
@@ -54,9 +58,12 @@ void TimeoutHeap::pop_due(time_point now, std::vector<Due>& out) {
     const Entry& top = heap_.front();
     if (stale(top)) {
       if (cancellations_ > 0) --cancellations_;
+      uint32_t slot = static_cast<uint32_t>(top.slot);
       pop_top();
+      free_slot(slot);
     } else if (top.deadline <= now_ticks) {
-      out.push_back({top.slot, top.generation});
+      uint32_t slot = static_cast<uint32_t>(top.slot);
+      out.push_back({slot, meta_[slot] & ~kLive});
       pop_top();
     } else {
       break;
@@ -71,23 +78,34 @@ void TimeoutHeap::compact_if_needed() {
   }
   cancellations_ = 0;
   heap_.erase(std::remove_if(heap_.begin(), heap_.end(),
-                             [this](const Entry& e) { return stale(e); }),
+                             [this](const Entry& e) {
+                               if (!stale(e)) return false;
+                               free_slot(static_cast<uint32_t>(e.slot));
+                               return true;
+                             }),
               heap_.end());
-  std::make_heap(heap_.begin(), heap_.end(), Later());
+  std::make_heap(heap_.begin(), heap_.end(), later());
 }
 
 bool TimeoutHeap::take(const Due& due, Task& out) {
-  if (meta_[due.slot] != (due.generation | kLive)) return false;
-  out = std::move(tasks_[due.slot]);
-  tasks_[due.slot] = Task();
+  // The entry left the heap in pop_due; the slot is freed here either way
+  // (removed since: not run).
+  const bool run = meta_[due.slot] == (due.generation | kLive);
+  if (run) {
+    out = std::move(tasks_[due.slot]);
+    tasks_[due.slot] = Task();
+    --live_;
+  }
   free_slot(due.slot);
-  return true;
+  return run;
 }
 
 std::optional<TimeoutHeap::time_point> TimeoutHeap::next_deadline() {
   while (!heap_.empty() && stale(heap_.front())) {
     if (cancellations_ > 0) --cancellations_;
+    uint32_t slot = static_cast<uint32_t>(heap_.front().slot);
     pop_top();
+    free_slot(slot);
   }
   if (heap_.empty()) return std::nullopt;
   return time_point(time_point::duration(heap_.front().deadline));
@@ -100,6 +118,7 @@ void TimeoutHeap::clear() {
   std::vector<Task> tasks = std::move(tasks_);
   tasks_.clear();
   meta_.clear();
+  seq_of_.clear();
   free_.clear();
   cancellations_ = 0;
   live_ = 0;

@@ -5,9 +5,15 @@
 // reused through a free list; a handle names a slot and its generation, so
 // a stale handle (fired, removed, or another heap's) is recognised and
 // ignored. Cancellation is lazy as in Tornado: `remove` releases the
-// callable at once and bumps the slot's generation, the heap entry stays
-// until it reaches the top; when cancelled entries exceed 512 and half the
-// heap, the heap is rebuilt without them.
+// callable at once, the heap entry stays until it reaches the top; when
+// cancelled entries exceed 512 and half the heap, the heap is rebuilt
+// without them.
+//
+// Layout, for a large heap's cache misses: a heap entry is 16 bytes
+// (deadline, slot). A slot is not reused while an entry names it, so the
+// slot identifies the entry: its insertion number (read only to break a
+// tie between equal deadlines) and its state live in small per-slot
+// arrays, apart from the 64-byte callables.
 //
 // Thread-compatible: used only by the loop's thread.
 
@@ -63,22 +69,24 @@ class TimeoutHeap {
  private:
   struct Entry {
     int64_t deadline;  // steady_clock ticks
-    uint64_t seq;
-    uint32_t slot;
-    uint32_t generation;
+    uint64_t slot;     // 64 bits: the entry stays 16 bytes, trivially copied
   };
   struct Later {
+    const std::vector<uint64_t>* seq;
     bool operator()(const Entry& a, const Entry& b) const {
-      return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
+      return a.deadline != b.deadline ? a.deadline > b.deadline
+                                      : (*seq)[a.slot] > (*seq)[b.slot];
     }
   };
-  // Per slot: the generation, with kLive set while a timeout occupies it.
-  // Kept apart from the callables (4 bytes against 64) so that the
-  // staleness checks of a pop touch a small, cache-resident array.
+  Later later() const { return Later{&seq_of_}; }
+  // Per slot: the generation, with kLive set while its timeout is pending
+  // (not fired, not removed). Kept apart from the callables (4 bytes
+  // against 64) so that the staleness checks of a pop stay in cache.
   static constexpr uint32_t kLive = 0x80000000u;
 
-  bool stale(const Entry& e) const {
-    return meta_[e.slot] != (e.generation | kLive);
+  bool stale(const Entry& e) const { return !(meta_[e.slot] & kLive); }
+  bool valid(uint32_t slot, uint32_t generation) const {
+    return slot < meta_.size() && meta_[slot] == (generation | kLive);
   }
   void free_slot(uint32_t i);
   void pop_top();
@@ -87,6 +95,7 @@ class TimeoutHeap {
   std::vector<Entry> heap_;
   std::vector<Task> tasks_;
   std::vector<uint32_t> meta_;
+  std::vector<uint64_t> seq_of_;  // insertion number of the slot's entry
   std::vector<uint32_t> free_;
   uint64_t seq_ = 0;
   size_t cancellations_ = 0;

@@ -47,7 +47,9 @@ TEST(TimeoutHeapTest, RemoveReleasesAtOnceAndStaleHandlesAreIgnored) {
   EXPECT_EQ(owned.use_count(), 1);  // released before its deadline
   EXPECT_FALSE(heap.remove(h));     // twice: no-op
   EXPECT_FALSE(heap.remove(TimeoutHeap::Handle{}));
-  // The slot is reused; the old handle must not cancel the new timeout.
+  // Once the stale entry has left the heap, the slot is reused; the old
+  // handle must not cancel the new timeout.
+  EXPECT_FALSE(heap.next_deadline().has_value());  // drops the stale entry
   auto h2 = heap.add(time_point{}, record(&out, 7));
   EXPECT_EQ(h2.slot, h.slot);
   EXPECT_FALSE(heap.remove(h));
