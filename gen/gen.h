@@ -402,6 +402,10 @@ auto maybe_future(T value) {
 
 namespace gen_internal {
 void log_multi_exception(const std::exception_ptr& e);
+// multi()'s rule: the first non-null exception is the outcome; the later
+// ones are logged ("Multiple exceptions in yield list").
+std::exception_ptr first_error_logging_others(const std::exception_ptr* errors,
+                                              size_t n);
 void log_after_timeout(const std::exception_ptr& e);
 }  // namespace gen_internal
 
@@ -426,15 +430,8 @@ Future<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> multi(
     std::vector<std::exception_ptr> errors;
     Future<R> result;
     void finish() {
-      std::exception_ptr first;
-      for (auto& e : errors) {
-        if (!e) continue;
-        if (!first) {
-          first = e;
-        } else {
-          gen_internal::log_multi_exception(e);
-        }
-      }
+      std::exception_ptr first =
+          gen_internal::first_error_logging_others(errors.data(), errors.size());
       if (first) {
         result.set_exception(first);
       } else if constexpr (std::is_void_v<T>) {
@@ -495,15 +492,8 @@ Future<std::tuple<Ts...>> multi(Future<Ts>... children) {
     size_t remaining = sizeof...(Ts);
     Future<std::tuple<Ts...>> result;
     void finish() {
-      std::exception_ptr first;
-      for (auto& e : errors) {
-        if (!e) continue;
-        if (!first) {
-          first = e;
-        } else {
-          gen_internal::log_multi_exception(e);
-        }
-      }
+      std::exception_ptr first =
+          gen_internal::first_error_logging_others(errors, sizeof...(Ts));
       if (first) {
         result.set_exception(first);
         return;

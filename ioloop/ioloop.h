@@ -240,7 +240,7 @@ class IOLoop {
   // exception contexts.
   template <class F>
   void spawn_callback(F cb) {
-    push(ioloop_internal::Task{std::move(cb), nullptr});
+    push_fn(std::move(cb), nullptr);
   }
 
   // IOLoop::add_callback_from_signal()
@@ -291,20 +291,16 @@ class IOLoop {
       return future_internal::Access::add_cancellable_callback(
           f, [this, cb = std::move(cb),
               contexts = std::move(contexts)](Future<T> done) mutable {
-            push(ioloop_internal::Task{
-                [cb = std::move(cb), done = std::move(done)]() mutable {
-                  cb(std::move(done));
-                },
-                std::move(contexts)});
+            push_fn([cb = std::move(cb), done = std::move(done)]() mutable {
+              cb(std::move(done));
+            }, std::move(contexts));
           });
     }
     return future_internal::Access::add_cancellable_callback(
         f, [this, cb = std::move(cb)](Future<T> done) mutable {
-          push(ioloop_internal::Task{
-              [cb = std::move(cb), done = std::move(done)]() mutable {
-                cb(std::move(done));
-              },
-              nullptr});
+          push_fn([cb = std::move(cb), done = std::move(done)]() mutable {
+            cb(std::move(done));
+          }, nullptr);
         });
   }
 
@@ -436,14 +432,8 @@ class IOLoop {
     if (closed()) ioloop_internal::throw_closed(where);
   }
   bool on_loop_thread() const { return ioloop_internal::tls_running == this; }
-  void push(ioloop_internal::Task&& task) {
-    if (on_loop_thread()) [[likely]] {
-      pending_.push_back(std::move(task));
-    } else {
-      push_remote(std::move(task));
-    }
-  }
-  // push() building the task in place (the common, loop-thread case).
+  // Queues a callback: built in place in pending_ on the loop's thread
+  // (no lock, no syscall), else through the locked remote queue.
   template <class F>
   void push_fn(F&& fn, ioloop_internal::ContextRef&& contexts) {
     if (on_loop_thread()) [[likely]] {
