@@ -92,9 +92,12 @@ struct State {
   std::exception_ptr exception;
   Value value{};
   absl::InlinedVector<Callback, 1> callbacks;
-  // For diagnostics (//gen's coroutine dump): who will complete this
-  // future (a coroutine's Runner), or what it is ("sleep", "multi").
+  // For diagnostics (//gen's coroutine dump) and lifetimes: who will
+  // complete this future (a coroutine's Runner, as an
+  // ioloop_internal::Suspended*), which coroutine awaits it (cleared by
+  // that coroutine when it stops awaiting), or what it is ("sleep").
   void* producer = nullptr;
+  void* awaiter = nullptr;
   const char* label = nullptr;
 
   ~State() {
@@ -326,6 +329,19 @@ struct Access {
   template <class T>
   static void set_producer(Future<T>& f, void* p) {
     if (f.state_) f.state_->producer = p;
+  }
+  template <class T>
+  static void* awaiter(const Future<T>& f) {
+    return f.state_ ? f.state_->awaiter : nullptr;
+  }
+  template <class T>
+  static void set_awaiter(Future<T>& f, void* a) {
+    if (f.state_) f.state_->awaiter = a;
+  }
+  // The address of the awaiter field, valid while `f`'s state lives.
+  template <class T>
+  static void* const* awaiter_slot(const Future<T>& f) {
+    return f.state_ ? &f.state_->awaiter : nullptr;
   }
   template <class T>
   static const char* label(const Future<T>& f) {

@@ -25,6 +25,21 @@ bool Runner::check_contexts() {
   return false;
 }
 
+void Runner::keep_alive(std::shared_ptr<void> p) noexcept {
+  if (!keep_alive_) {
+    keep_alive_ = std::move(p);
+    return;
+  }
+  try {
+    // A second one (rare: the same coroutine's future returned twice).
+    keep_alive_ = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(
+        std::move(keep_alive_), std::move(p));
+  } catch (...) {
+    // Out of memory: the callable dies with `p` now; nothing better to do
+    // in a noexcept function.
+  }
+}
+
 void throw_inconsistent() {
   throw StackContextInconsistentError(
       "stack_context inconsistency (probably caused by a co_await inside a "
@@ -90,6 +105,11 @@ std::string Runner::async_chain() const {
 }
 
 namespace gen_internal {
+void log_dropped_exception(const std::exception_ptr& e) noexcept {
+  logging::error("Exception in coroutine after its future was already done "
+                 "(dropped): " + logging::describe(e));
+}
+
 void annotate_escaping(const Runner& runner, const std::exception_ptr& e) {
   if (logging::annotated(e)) return;  // an inner coroutine's chain is deeper
   try {

@@ -148,19 +148,25 @@ class Runner final : public ioloop_internal::Suspended {
   // The loop is closing: destroy the suspended frame (and so this Runner).
   void destroy_suspended() noexcept override { handle_.destroy(); }
 
+  // Keeps `p` until the frame is destroyed: the callable a coroutine
+  // lambda was started from (IOLoop::run_sync, add_callback, ...), whose
+  // captures the frame uses through `this`.
+  void keep_alive(std::shared_ptr<void> p) noexcept override;
+
   // ---- Diagnostics (gen::dump_coroutines, async chains of exceptions) ----
   // Recorded at each suspension: cheap stores, no allocation, and a coarse
   // clock read (~5 ns).
 
-  // Where the coroutine is suspended, and on what.
+  // Where the coroutine is suspended, and on what. Awaiting another
+  // coroutine's future marks this Runner as that future's awaiter (the
+  // FutureAwaiter clears the mark when the co_await ends or the frame is
+  // destroyed, so the child never sees a dead parent).
   template <class T>
-  void note_suspension(const std::source_location& where,
-                       const Future<T>& awaited) {
+  void note_suspension(const std::source_location& where, Future<T>& awaited) {
     where_ = where;
     awaited_state_ = future_internal::Access::state_id(awaited);
-    if (auto* child = static_cast<Runner*>(
-            future_internal::Access::producer(awaited))) {
-      child->parent_ = this;
+    if (future_internal::Access::producer(awaited) != nullptr) {
+      future_internal::Access::set_awaiter(awaited, as_suspended());
       awaiting_ = "coroutine";
     } else {
       const char* label = future_internal::Access::label(awaited);
@@ -172,14 +178,22 @@ class Runner final : public ioloop_internal::Suspended {
     awaited_state_ = nullptr;
     awaiting_ = "moment";
   }
-  void set_own_state(const void* s) { own_state_ = s; }
+  // Called once, with the coroutine's own future's state.
+  void set_own_state(const void* s, void* const* awaiter_slot) {
+    own_state_ = s;
+    own_awaiter_ = awaiter_slot;
+  }
   void set_parent_future(const void* s) { parent_future_ = s; }
 
-  // The coroutine awaiting this one, if it still is.
+  // The coroutine awaiting this one, if one still is.
   Runner* awaiting_parent() const {
-    return parent_ != nullptr && parent_->awaited_state_ == own_state_
-               ? parent_
-               : nullptr;
+    void* a = own_awaiter_ != nullptr ? *own_awaiter_ : nullptr;
+    return a != nullptr ? from_suspended(a) : nullptr;
+  }
+  // The Runner as stored in a future's producer/awaiter fields.
+  void* as_suspended() { return static_cast<ioloop_internal::Suspended*>(this); }
+  static Runner* from_suspended(void* p) {
+    return static_cast<Runner*>(static_cast<ioloop_internal::Suspended*>(p));
   }
   const void* own_state() const { return own_state_; }
   const void* awaited_state() const { return awaited_state_; }
@@ -203,8 +217,9 @@ class Runner final : public ioloop_internal::Suspended {
   const void* awaited_state_ = nullptr;
   const void* own_state_ = nullptr;
   const void* parent_future_ = nullptr;  // a multi() awaiting this one
-  Runner* parent_ = nullptr;
+  void* const* own_awaiter_ = nullptr;   // in the own future's state
   int64_t since_ns_ = 0;
+  std::shared_ptr<void> keep_alive_;
 };
 
 // dump_coroutines()
@@ -241,9 +256,13 @@ class FutureAwaiter {
   FutureAwaiter(Future<T> f, Runner* runner, const std::source_location& where)
       : future_(std::move(f)), runner_(runner), where_(where) {}
   ~FutureAwaiter() {
-    // A frame destroyed while suspended leaves no callback behind.
+    // A frame destroyed while suspended leaves no callback behind, and no
+    // mark pointing at it.
     if (token_ != future_internal::Access::kNoToken) {
       future_internal::Access::cancel_callback(future_, token_);
+    }
+    if (future_internal::Access::awaiter(future_) == runner_->as_suspended()) {
+      future_internal::Access::set_awaiter(future_, nullptr);
     }
   }
   FutureAwaiter(FutureAwaiter&&) = delete;
@@ -309,6 +328,15 @@ class MomentAwaiter {
 };
 
 void annotate_escaping(const Runner& runner, const std::exception_ptr& e);
+// "Exception in coroutine after its future was done: ..."
+void log_dropped_exception(const std::exception_ptr& e) noexcept;
+
+// The coroutine that will complete `f`, if `f` belongs to one still running.
+template <class T>
+Runner* runner_of(const Future<T>& f) {
+  void* p = future_internal::Access::producer(f);
+  return p != nullptr ? Runner::from_suspended(p) : nullptr;
+}
 
 // The promise: what makes a function returning Future<T> a coroutine.
 template <class T>
@@ -318,9 +346,16 @@ class PromiseBase {
   std::suspend_never final_suspend() noexcept { return {}; }
   ~PromiseBase() { future_internal::Access::set_producer(future_, nullptr); }
 
+  // The coroutine's future is normally completed here, by its body. If
+  // someone completed it from outside first, the body's outcome is
+  // dropped (an exception is logged): finishing is always harmless.
   void unhandled_exception() noexcept {
     std::exception_ptr e = std::current_exception();
     annotate_escaping(runner_, e);  // the async chain, for the logs
+    if (future_.done()) {
+      log_dropped_exception(e);
+      return;
+    }
     future_.set_exception(std::move(e));
   }
 
@@ -336,8 +371,9 @@ class PromiseBase {
 
  protected:
   void register_self() {
-    future_internal::Access::set_producer(future_, &runner_);
-    runner_.set_own_state(future_internal::Access::state_id(future_));
+    future_internal::Access::set_producer(future_, runner_.as_suspended());
+    runner_.set_own_state(future_internal::Access::state_id(future_),
+                          future_internal::Access::awaiter_slot(future_));
   }
 
  public:
@@ -358,6 +394,7 @@ class Promise : public PromiseBase<T> {
   template <class U = T>
     requires std::is_convertible_v<U&&, T>
   void return_value(U&& value) {
+    if (this->future_.done()) return;  // completed from outside: dropped
     this->future_.set_result(T(std::forward<U>(value)));
   }
 };
@@ -370,7 +407,9 @@ class Promise<void> : public PromiseBase<void> {
     this->register_self();
     return this->future_;
   }
-  void return_void() { this->future_.set_result(); }
+  void return_void() {
+    if (!this->future_.done()) this->future_.set_result();
+  }
 };
 
 }  // namespace gen_internal
@@ -456,8 +495,7 @@ Future<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> multi(
   }
   for (size_t i = 0; i < children.size(); ++i) {
     // Child coroutines show under whoever awaits the multi in dumps.
-    if (auto* child = static_cast<Runner*>(
-            future_internal::Access::producer(children[i]))) {
+    if (Runner* child = gen_internal::runner_of(children[i])) {
       child->set_parent_future(future_internal::Access::state_id(result));
     }
     children[i].add_done_callback([state, i](Future<T> done) {
@@ -507,7 +545,7 @@ Future<std::tuple<Ts...>> multi(Future<Ts>... children) {
   future_internal::Access::set_label(result, "multi");
   auto watch = [&]<size_t I, class T>(std::integral_constant<size_t, I>,
                                      Future<T>& child) {
-    if (auto* r = static_cast<Runner*>(future_internal::Access::producer(child))) {
+    if (Runner* r = gen_internal::runner_of(child)) {
       r->set_parent_future(future_internal::Access::state_id(result));
     }
     child.add_done_callback([state](Future<T> done) {
@@ -536,15 +574,15 @@ template <class T>
 Future<T> with_timeout(IOLoop::time_point deadline, Future<T> f) {
   Future<T> result;
   future_internal::Access::set_label(result, "with_timeout");
-  if (auto* child = static_cast<Runner*>(future_internal::Access::producer(f))) {
+  if (Runner* child = gen_internal::runner_of(f)) {
     child->set_parent_future(future_internal::Access::state_id(result));
   }
   if (f.done()) {
     chain_future(f, result);
     return result;
   }
-  IOLoop* loop = &IOLoop::current();
-  IOLoop::Timeout timeout = loop->call_at(deadline, [result, f]() mutable {
+  IOLoop& loop = IOLoop::current();
+  IOLoop::Timeout timeout = loop.call_at(deadline, [result, f]() mutable {
     if (result.done()) return;
     result.set_exception(std::make_exception_ptr(TimeoutError("Timeout")));
     f.add_done_callback([](Future<T> late) {
@@ -553,9 +591,11 @@ Future<T> with_timeout(IOLoop::time_point deadline, Future<T> f) {
       }
     });
   });
-  f.add_done_callback([result, loop, timeout](Future<T> done) mutable {
+  // f may complete after the loop is closed or destroyed: hold its anchor.
+  f.add_done_callback([result, anchor = ioloop_internal::LoopAccess::anchor(loop),
+                       timeout](Future<T> done) mutable {
     if (result.done()) return;
-    if (!loop->closed()) loop->remove_timeout(timeout);
+    if (IOLoop* l = anchor->get()) l->remove_timeout(timeout);
     chain_future(done, result);
   });
   return result;
@@ -564,8 +604,7 @@ template <class T, class Rep, class Period>
 Future<T> with_timeout(std::chrono::duration<Rep, Period> timeout,
                        Future<T> f) {
   return with_timeout(
-      IOLoop::current().time() +
-          std::chrono::duration_cast<IOLoop::duration>(timeout),
+      ioloop_internal::deadline_after(IOLoop::current().time(), timeout),
       std::move(f));
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "ioloop/internal/reserve.h"
 #include "logging/logging.h"
 
 namespace tornado {
@@ -17,6 +18,15 @@ namespace {
 // Namespace scope and trivially destructible (see the developers' guide:
 // function-scope thread_locals with destructors leak under g++).
 constinit thread_local IOLoop* tls_current = nullptr;
+
+// The current loops that running start() calls on this thread will
+// restore, innermost first: close() clears itself from them, so that a
+// loop closed or destroyed while another ran is never made current again.
+struct SavedCurrent {
+  IOLoop* loop;
+  SavedCurrent* next;
+};
+constinit thread_local SavedCurrent* tls_saved = nullptr;
 
 constexpr int kMaxPollTimeoutMs = 3600 * 1000;  // Tornado's _POLL_TIMEOUT
 
@@ -47,12 +57,25 @@ IOLoop::IOLoop(Options options, Kernel kernel)
     : options_(options),
       kernel_(std::move(kernel)),
       poller_(kernel_.poller.get()),
-      waker_(kernel_.waker.get()) {
+      waker_(kernel_.waker.get()),
+      anchor_(std::make_shared<ioloop_internal::LoopAnchor>(this)) {
+  if (options_.executor_threads < 1) {
+    throw std::invalid_argument(
+        "IOLoop: Options::executor_threads must be at least 1, got " +
+        std::to_string(options_.executor_threads));
+  }
+  if (options_.make_current.value_or(false) && tls_current != nullptr) {
+    throw std::logic_error(
+        "IOLoop: Options::make_current is true but this thread has a "
+        "current IOLoop already");
+  }
   update_coarse_time();
   if (options_.max_iterations_between_polls < 1) {
     options_.max_iterations_between_polls = 1;
   }
   poller_->add(waker_->fd(), READ);
+  // Tornado 4.5: a new loop becomes current when the thread has none.
+  if (options_.make_current.value_or(tls_current == nullptr)) make_current();
 }
 
 IOLoop::~IOLoop() {
@@ -68,7 +91,11 @@ IOLoop::~IOLoop() {
 IOLoop& IOLoop::instance() {
   // Leaked on purpose: callbacks may still reach it during static
   // destruction. Reachable, so LeakSanitizer does not report it.
-  static IOLoop* loop = new IOLoop();
+  static IOLoop* loop = [] {
+    Options o;
+    o.make_current = false;  // current() falls back to it anyway
+    return new IOLoop(o);
+  }();
   return *loop;
 }
 
@@ -92,7 +119,8 @@ void IOLoop::start() {
     stopped_ = false;
     return;
   }
-  IOLoop* old_current = tls_current;
+  SavedCurrent saved{tls_current, tls_saved};
+  tls_saved = &saved;
   IOLoop* old_running = ioloop_internal::tls_running;
   tls_current = this;
   ioloop_internal::tls_running = this;
@@ -104,15 +132,16 @@ void IOLoop::start() {
   update_coarse_time();
   struct Restore {
     IOLoop* self;
-    IOLoop* old_current;
+    SavedCurrent* saved;
     IOLoop* old_running;
     ~Restore() {
       self->running_ = false;
       self->stopped_ = false;
-      tls_current = old_current;
+      tls_current = saved->loop;  // null if that loop was closed meanwhile
+      tls_saved = saved->next;
       ioloop_internal::tls_running = old_running;
     }
-  } restore{this, old_current, old_running};
+  } restore{this, &saved, old_running};
   while (running_) run_once();
 }
 
@@ -124,14 +153,21 @@ void IOLoop::stop() {
 
 void IOLoop::close(bool all_fds) {
   if (running_) throw std::logic_error("IOLoop::close: the loop is running");
+  if (closed()) return;
+  // First, nothing outside may reach the loop any more: anchors go null
+  // (waiting for executor workers inside with_loop), then other threads'
+  // add_callback throws.
+  anchor_->detach();
   std::vector<ioloop_internal::Task> remote;
   {
     std::lock_guard<std::mutex> lock(remote_mu_);
-    if (closed_.load(std::memory_order_relaxed)) return;
     closed_.store(true, std::memory_order_release);
     remote.swap(remote_);
   }
-  if (executor_) executor_->shutdown();  // no worker touches the loop after this
+  // Stops the workers without waiting for running tasks (they hold only
+  // the anchor).
+  if (executor_) executor_->shutdown();
+  forget_as_current();
   // Release what the loop holds before destroying the frames; a destructor
   // run here may call remove_timeout/remove_handler, which are no-ops now.
   remote.clear();
@@ -141,21 +177,38 @@ void IOLoop::close(bool all_fds) {
   ready.clear();
   pending_.clear();
   ready_.clear();
-  collect_incoming();  // signal slots: drop what is there
-  pending_.clear();
+  for (SignalSlot& slot : signal_slots_) drop_signal_slot(slot);
   timeouts_.clear();
   executor_pending_.clear();
   auto handlers = std::move(handlers_);
   handlers_.clear();
-  for (auto& [fd, entry] : handlers) {
-    poller_->remove(fd);
-    if (all_fds) ::close(fd);
+  for (size_t fd = 0; fd < handlers.size(); ++fd) {
+    if (!handlers[fd]) continue;
+    poller_->remove(static_cast<int>(fd));
+    if (all_fds) ::close(static_cast<int>(fd));
   }
   handlers.clear();
-  removed_handlers_.clear();
   destroy_suspended_frames();
   pending_.clear();
+}
+
+void IOLoop::forget_as_current() noexcept {
   if (tls_current == this) tls_current = nullptr;
+  for (SavedCurrent* s = tls_saved; s != nullptr; s = s->next) {
+    if (s->loop == this) s->loop = nullptr;
+  }
+}
+
+void IOLoop::drop_signal_slot(SignalSlot& slot) noexcept {
+  int expected = kSlotReady;
+  if (!slot.state.compare_exchange_strong(expected, kSlotFilling,
+                                          std::memory_order_acquire)) {
+    return;  // free, being filled, or taken by someone else
+  }
+  auto* fn =
+      std::launder(reinterpret_cast<absl::AnyInvocable<void()>*>(&slot.storage));
+  fn->~AnyInvocable();
+  slot.state.store(kSlotFree, std::memory_order_release);
 }
 
 void IOLoop::destroy_suspended_frames() noexcept {
@@ -207,14 +260,25 @@ void IOLoop::collect_incoming() {
   if (remote_pending_.load(std::memory_order_acquire)) {
     recent_remote_ = true;
     std::lock_guard<std::mutex> lock(remote_mu_);
-    for (auto& t : remote_) pending_.push_back(std::move(t));
-    remote_.clear();
+    if (pending_.empty()) {
+      pending_.swap(remote_);
+    } else {
+      // Room first: a failed allocation must not leave moved-from tasks.
+      ioloop_internal::reserve_more(pending_, remote_.size());
+      for (auto& t : remote_) pending_.push_back(std::move(t));
+      remote_.clear();
+    }
     remote_pending_.store(false, std::memory_order_relaxed);
   }
   if (signal_pending_.load(std::memory_order_acquire) &&
       signal_pending_.exchange(false, std::memory_order_acq_rel)) {
+    ioloop_internal::reserve_more(pending_, signal_slots_.size());
     for (SignalSlot& slot : signal_slots_) {
-      if (slot.state.load(std::memory_order_acquire) != kSlotReady) continue;
+      int expected = kSlotReady;
+      if (!slot.state.compare_exchange_strong(expected, kSlotFilling,
+                                              std::memory_order_acquire)) {
+        continue;
+      }
       auto* fn = std::launder(
           reinterpret_cast<absl::AnyInvocable<void()>*>(&slot.storage));
       pending_.push_back(ioloop_internal::Task{std::move(*fn), nullptr});
@@ -282,7 +346,8 @@ void IOLoop::run_once() {
     }
     timeout_ms = 0;
   } else if (auto next = timeouts_.next_deadline()) {
-    auto wait = *next - time();
+    // No overflow for deadlines at time_point::min() or max().
+    const duration wait = ioloop_internal::until(*next, time());
     if (wait <= duration::zero()) {
       timeout_ms = 0;
     } else {
@@ -344,13 +409,14 @@ void IOLoop::dispatch(int timeout_ms) {
       waker_->consume();
       continue;
     }
-    auto it = handlers_.find(ev.fd);
-    if (it == handlers_.end()) continue;
-    HandlerEntry* entry = it->second.get();
+    HandlerEntry* entry = find_handler(ev.fd);
+    if (entry == nullptr) continue;
+    dispatching_ = entry;
     guarded([&] { entry->handler(ev.fd, ev.events); });
+    dispatching_ = nullptr;
+    removed_while_dispatching_.reset();  // it removed itself: free it now
   }
   events_.clear();
-  removed_handlers_.clear();
 }
 
 // ---- timeouts -----------------------------------------------------------------
@@ -364,48 +430,55 @@ void IOLoop::remove_timeout(const Timeout& timeout) {
 
 void IOLoop::add_handler_task(int fd, Handler handler, uint32_t events) {
   check_open("add_handler");
-  const std::string name = "IOLoop::add_handler: fd " + std::to_string(fd);
-  if (fd < 0) throw std::invalid_argument(name + " is negative");
+  auto name = [fd] { return "IOLoop::add_handler: fd " + std::to_string(fd); };
+  if (fd < 0) throw std::invalid_argument(name() + " is negative");
   if (fd == waker_->fd()) {
-    throw std::invalid_argument(name + " is the loop's own waker");
+    throw std::invalid_argument(name() + " is the loop's own waker");
   }
-  if (handlers_.contains(fd)) {
-    throw std::invalid_argument(name + " is already registered");
+  if (find_handler(fd) != nullptr) {
+    throw std::invalid_argument(name() + " is already registered");
   }
   if (fcntl(fd, F_GETFD) < 0) {
-    throw std::system_error(errno, std::generic_category(), name + " is not open");
+    const int err = errno;
+    throw std::system_error(err, std::generic_category(), name() + " is not open");
+  }
+  // Construct, then publish: the entry and the map's room first; the
+  // poller registration is the last step that can fail, and the insertion
+  // after it cannot.
+  auto entry = std::make_unique<HandlerEntry>(HandlerEntry{std::move(handler), events});
+  if (static_cast<size_t>(fd) >= handlers_.size()) {
+    if (static_cast<size_t>(fd) >= handlers_.capacity()) {
+      handlers_.reserve(std::max<size_t>(fd + 1, 2 * handlers_.capacity()));
+    }
+    handlers_.resize(fd + 1);  // within capacity: cannot throw
   }
   poller_->add(fd, events | ERROR);
-  handlers_.emplace(fd, std::make_unique<HandlerEntry>(
-                            HandlerEntry{std::move(handler), events}));
+  handlers_[fd] = std::move(entry);
 }
 
 void IOLoop::update_handler(int fd, uint32_t events) {
   check_open("update_handler");
-  auto it = handlers_.find(fd);
-  if (it == handlers_.end()) {
+  HandlerEntry* entry = find_handler(fd);
+  if (entry == nullptr) {
     throw std::invalid_argument("IOLoop::update_handler: fd " +
                                 std::to_string(fd) + " is not registered");
   }
   poller_->modify(fd, events | ERROR);
-  it->second->events = events;
+  entry->events = events;
 }
 
 void IOLoop::remove_handler(int fd) {
   if (closed()) return;
-  auto it = handlers_.find(fd);
-  if (it == handlers_.end()) return;
-  std::unique_ptr<HandlerEntry> entry = std::move(it->second);
-  handlers_.erase(it);
+  if (find_handler(fd) == nullptr) return;
+  std::unique_ptr<HandlerEntry> entry = std::move(handlers_[fd]);
   poller_->remove(fd);
   // Pending events of this poll result for the fd are dropped (Tornado
   // pops them from _events).
   for (size_t i = dispatch_index_ + 1; i < events_.size(); ++i) {
     if (events_[i].fd == fd) events_[i].fd = -1;
   }
-  // During dispatch the handler may be the one running: keep it alive
-  // until dispatch ends.
-  if (!events_.empty()) removed_handlers_.push_back(std::move(entry));
+  // A handler removing itself is still running: keep it until it returns.
+  if (entry.get() == dispatching_) removed_while_dispatching_ = std::move(entry);
 }
 
 // ---- executor -------------------------------------------------------------------

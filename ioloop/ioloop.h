@@ -31,6 +31,32 @@
 // any of them, and not handled by an ExceptionStackContext, goes to
 // `handle_callback_exception` (logs it; the loop goes on).
 //
+// Lifetimes (who owns what):
+//   - The loop owns everything queued on it: callbacks, timeouts, fd
+//     handlers, and the frames of coroutines suspended on it. `close()` (and
+//     the destructor) destroys them without running them; the futures those
+//     coroutines would have completed stay pending.
+//   - A callable that returns a `Future` (a coroutine lambda) given to
+//     `add_callback`, `spawn_callback`, `call_*`, `add_timeout`,
+//     `add_handler`, `add_future` or `run_sync` is kept alive until the
+//     coroutine it started has finished (folly's `co_invoke` rule): its
+//     captures may be used after the first `co_await`. The loop watches that
+//     future and reports its exception as a throwing callback's.
+//   - Nothing the loop hands out points at it raw: a callback left in a
+//     future's list by `add_future`, a `with_timeout`, a `PeriodicCallback`
+//     or an executor worker finding the loop closed or destroyed does
+//     nothing.
+//   - A failed scheduling call (a throwing move or copy, `bad_alloc`)
+//     leaves the loop as it was.
+//   - Durations and deadlines saturate: a huge one means never, a past one
+//     means now.
+//
+//   // The lambda's captures outlive run_sync's timeout: the coroutine still
+//   // owns them when it resumes later.
+//   loop.run_sync([conn = std::move(conn)]() -> tornado::Future<void> {
+//     co_await conn->read();
+//   }, std::chrono::seconds(1));
+//
 // Thread-safety: an IOLoop belongs to the thread that runs it. Only
 // `add_callback` (and `add_callback_from_signal`, which is also
 // async-signal-safe) may be called from other threads; everything else,
@@ -62,14 +88,17 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "future/future.h"
+#include "ioloop/internal/anchor.h"
 #include "ioloop/internal/poller.h"
 #include "ioloop/internal/task.h"
 #include "ioloop/internal/thread_pool.h"
+#include "ioloop/internal/time.h"
 #include "ioloop/internal/timeout_heap.h"
 #include "ioloop/internal/waker.h"
 #include "logging/logging.h"
@@ -96,6 +125,9 @@ namespace ioloop_internal {
 class Suspended {
  public:
   virtual void destroy_suspended() noexcept = 0;
+  // Keeps `p` until the coroutine's frame is destroyed (the callable a
+  // coroutine lambda was started from; see "Lifetimes").
+  virtual void keep_alive(std::shared_ptr<void> p) noexcept = 0;
 
  protected:
   ~Suspended() = default;
@@ -122,6 +154,29 @@ struct future_value<Future<T>> {
   using type = T;
 };
 
+// What the loop captures for a callable scheduled now: the caller's stack
+// contexts, except for a callable made by `stack_context::wrap`, which
+// keeps only its own (Tornado's `wrap` returns it unchanged).
+template <class F>
+ContextRef contexts_for() {
+  if constexpr (stack_context::is_wrapped<std::decay_t<F>>::value) {
+    return nullptr;
+  } else {
+    return stack_context_internal::capture();
+  }
+}
+
+// True when calling `F` with `Args` gives a Future (a coroutine lambda).
+template <class F, class... Args>
+inline constexpr bool returns_future_v =
+    is_future_v<std::invoke_result_t<std::decay_t<F>&, Args...>>;
+
+template <class F>
+class OwningCallable;
+
+// For IOLoop's access-controlled internals (//gen, PeriodicCallback).
+struct LoopAccess;
+
 }  // namespace ioloop_internal
 
 // IOLoop
@@ -146,6 +201,11 @@ class IOLoop {
     PollerKind poller = PollerKind::kEpoll;
     // eventfd: one fd and one syscall per wake (see ioloop_benchmark).
     WakerKind waker = WakerKind::kEventfd;
+    // Tornado 4.5's `make_current` argument: unset, the new loop becomes
+    // the thread's current loop if the thread has none; `true`, it must
+    // (the constructor throws std::logic_error if the thread has a current
+    // loop already); `false`, it does not.
+    std::optional<bool> make_current;
     // See the file comment; 1 polls on every iteration, as Tornado.
     int max_iterations_between_polls = 128;
     // After an iteration that received callbacks from other threads, the
@@ -153,7 +213,8 @@ class IOLoop {
     // cross-thread hand-offs then need no wake-up syscall on either side.
     // Zero disables it. Costs at most this much CPU per such idle period.
     std::chrono::microseconds idle_spin{50};
-    // Worker threads of run_in_executor's pool (started on first use).
+    // Worker threads of run_in_executor's pool (started on first use); at
+    // least 1 (the constructor throws std::invalid_argument otherwise).
     int executor_threads = 2;
   };
 
@@ -172,8 +233,10 @@ class IOLoop {
     ioloop_internal::TimeoutHeap::Handle handle_;
   };
 
-  // A new loop, not current. Throws std::system_error if its fds cannot be
-  // created (e.g. the process is out of file descriptors).
+  // A new loop; it becomes this thread's current loop if the thread has
+  // none (see Options::make_current). Throws std::system_error if its fds
+  // cannot be created (e.g. the process is out of file descriptors),
+  // std::invalid_argument for bad options.
   IOLoop();
   explicit IOLoop(Options options);
   // Closes the loop if not closed (see `close`). Must not run while the
@@ -186,13 +249,15 @@ class IOLoop {
   // IOLoop::instance()
   //
   // The process-wide loop, created on first use (thread-safe), never
-  // destroyed.
+  // destroyed. Creating it does not make it current anywhere.
   static IOLoop& instance();
 
   // IOLoop::current()
   //
   // This thread's current loop: the one running on it, else the one made
   // current, else `instance()`. `current_or_null` does not fall back.
+  // Never a closed or destroyed loop: closing a loop clears it from this
+  // thread, including from the loops that `start()` will restore.
   static IOLoop& current();
   static IOLoop* current_or_null();
   void make_current();
@@ -213,10 +278,12 @@ class IOLoop {
   //
   // Releases every queued callback, timeout and handler without running
   // them, destroys the coroutine frames suspended on this loop (their
-  // futures stay pending), stops the executor's threads, and closes the
-  // loop's own fds; with `all_fds`, also every fd that has a handler.
-  // Afterwards, scheduling anything throws std::logic_error; removing
-  // things is a no-op. Idempotent. Throws std::logic_error while running.
+  // futures stay pending), stops the executor without waiting for tasks
+  // already running (their results are dropped; queued ones never start),
+  // and closes the loop's own fds; with `all_fds`, also every fd that has
+  // a handler. Afterwards, scheduling anything throws std::logic_error;
+  // removing things is a no-op. Idempotent. Throws std::logic_error while
+  // running.
   void close(bool all_fds = false);
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
@@ -225,103 +292,59 @@ class IOLoop {
   // Runs `cb()` on the loop's thread in a later iteration, after the
   // callbacks added before it (from the same thread). Thread-safe: from
   // another thread it wakes the loop. From the loop's own thread while it
-  // runs, it takes no lock and makes no syscall. Throws std::logic_error
-  // after `close`.
+  // runs, it takes no lock and makes no syscall. `cb` may return a
+  // `Future` (a coroutine lambda; see "Lifetimes"); any other return value
+  // is ignored. Throws std::logic_error after `close`.
   template <class F>
   void add_callback(F cb) {
     logging::trace("add_callback");
-    push_fn(std::move(cb), stack_context_internal::capture());
+    push_callable(std::move(cb), ioloop_internal::contexts_for<F>());
   }
 
   // IOLoop::spawn_callback()
   //
   // `add_callback` with no stack context: for fire-and-forget work whose
   // failures should go to `handle_callback_exception`, not to the caller's
-  // exception contexts.
+  // exception contexts. Tornado's `spawn_callback(coroutine)` is
+  // `spawn_callback([] { return coroutine(); })`.
   template <class F>
   void spawn_callback(F cb) {
-    push_fn(std::move(cb), nullptr);
+    push_callable(std::move(cb), nullptr);
   }
 
   // IOLoop::add_callback_from_signal()
   //
   // `spawn_callback` that is async-signal-safe: no lock, no allocation
   // (hence `cb` must be at most two pointers big and nothrow-movable), one
-  // write(2) at most. Returns false if the 32 slots for pending signal
-  // callbacks are full or the loop is closed (then `cb` is dropped).
+  // write(2) at most. Returns false, dropping `cb`, if the 32 slots for
+  // pending signal callbacks are full or the loop is closed.
   template <class F>
-  bool add_callback_from_signal(F cb) {
-    static_assert(sizeof(F) <= 2 * sizeof(void*) &&
-                      alignof(F) <= alignof(void*) &&
-                      std::is_nothrow_move_constructible_v<F>,
-                  "add_callback_from_signal: the callable must fit in two "
-                  "pointers and be nothrow-movable, so that nothing is "
-                  "allocated in a signal handler");
-    for (SignalSlot& slot : signal_slots_) {
-      int expected = kSlotFree;
-      if (slot.state.compare_exchange_strong(expected, kSlotFilling,
-                                             std::memory_order_acquire)) {
-        ::new (&slot.storage) absl::AnyInvocable<void()>(std::move(cb));
-        slot.state.store(kSlotReady, std::memory_order_release);
-        signal_pending_.store(true, std::memory_order_release);
-        if (!closed()) waker_->wake();
-        return true;
-      }
-    }
-    return false;
-  }
+  bool add_callback_from_signal(F cb);
 
   // IOLoop::add_future()
   //
   // Schedules `cb(f)` on the loop once `f` is done; never inline, even if
-  // `f` is done already. `cb` runs in the contexts active at this call.
+  // `f` is done already. `cb` runs in the contexts active at this call. If
+  // the loop is closed or destroyed before `f` completes, `cb` is dropped
+  // (never called).
   template <class T, class F>
-  void add_future(Future<T> f, F cb) {
-    add_future_cancellable(f, std::move(cb));
-  }
-
-  // The same, returning a token for `future_internal::Access::
-  // cancel_callback` (used by //gen so that a destroyed coroutine frame
-  // leaves no callback behind).
-  template <class T, class F>
-  size_t add_future_cancellable(Future<T>& f, F cb) {
-    check_open("add_future");
-    logging::trace("add_future");
-    if (auto contexts = stack_context_internal::capture()) {
-      return future_internal::Access::add_cancellable_callback(
-          f, [this, cb = std::move(cb),
-              contexts = std::move(contexts)](Future<T> done) mutable {
-            push_fn([cb = std::move(cb), done = std::move(done)]() mutable {
-              cb(std::move(done));
-            }, std::move(contexts));
-          });
-    }
-    return future_internal::Access::add_cancellable_callback(
-        f, [this, cb = std::move(cb)](Future<T> done) mutable {
-          push_fn([cb = std::move(cb), done = std::move(done)]() mutable {
-            cb(std::move(done));
-          }, nullptr);
-        });
-  }
+  void add_future(Future<T> f, F cb);
 
   // IOLoop::call_at() / call_later() / add_timeout() / remove_timeout()
   //
   // Run `cb()` at (or after) a deadline on this loop's clock (`time()`,
   // std::chrono::steady_clock). Equal deadlines run in the order added.
-  // `remove_timeout` cancels: the callable is released at once; a no-op
-  // for a fired, removed, or default-constructed handle. None of these is
-  // thread-safe; scheduling throws std::logic_error after `close`.
+  // Deadlines and delays saturate: `hours::max()` or `time_point::max()`
+  // never fires, a past deadline fires on the next iteration. A NaN delay
+  // throws std::invalid_argument. `remove_timeout` cancels: the callable is
+  // released at once; a no-op for a fired, removed, or default-constructed
+  // handle. None of these is thread-safe; scheduling throws
+  // std::logic_error after `close`.
   template <class F>
-  Timeout call_at(time_point when, F cb) {
-    check_open("call_at");
-    return Timeout(timeouts_.add(
-        when, ioloop_internal::Task{std::move(cb),
-                                    stack_context_internal::capture()}));
-  }
+  Timeout call_at(time_point when, F cb);
   template <class Rep, class Period, class F>
   Timeout call_later(std::chrono::duration<Rep, Period> delay, F cb) {
-    return call_at(time() + std::chrono::duration_cast<duration>(delay),
-                   std::move(cb));
+    return call_at(ioloop_internal::deadline_after(time(), delay), std::move(cb));
   }
   template <class F>
   Timeout add_timeout(time_point deadline, F cb) {
@@ -348,11 +371,7 @@ class IOLoop {
   // from inside another handler of the same poll result means the removed
   // one is not called.
   template <class F>
-  void add_handler(int fd, F handler, uint32_t events) {
-    add_handler_task(fd,
-                     Handler{std::move(handler), stack_context_internal::capture()},
-                     events);
-  }
+  void add_handler(int fd, F handler, uint32_t events);
   void update_handler(int fd, uint32_t events);
   void remove_handler(int fd);
 
@@ -360,9 +379,13 @@ class IOLoop {
   //
   // Starts the loop, runs `func()` on it, and stops it when the future it
   // returned (or its plain value) is done; returns the value or rethrows
-  // the exception. With a timeout, throws TimeoutError if it passes first
-  // (the operation is not cancelled). Throws std::logic_error if the loop
-  // is running already.
+  // the exception. `func` may also be a `Future` (asyncio's
+  // `run_until_complete(f)`). With a timeout, throws TimeoutError if it
+  // passes first (the operation is not cancelled; a coroutine started by
+  // `func` goes on, and `func` lives until it ends). Throws
+  // std::logic_error if the loop is running already (run_sync does not
+  // nest: `co_await` the future instead) or closed. A `stop()` issued while
+  // the loop was idle does not cut run_sync short.
   template <class F>
   auto run_sync(F func) {
     return run_sync_impl(std::move(func), std::nullopt);
@@ -370,14 +393,16 @@ class IOLoop {
   template <class F, class Rep, class Period>
   auto run_sync(F func, std::chrono::duration<Rep, Period> timeout) {
     return run_sync_impl(std::move(func),
-                         std::chrono::duration_cast<duration>(timeout));
+                         ioloop_internal::saturating_duration(timeout));
   }
 
   // IOLoop::run_in_executor()
   //
   // Runs the blocking `fn()` on the loop's small thread pool and returns a
   // future completed, on the loop's thread, with its result or exception.
-  // Call from the loop's thread.
+  // Call from the loop's thread. `close()` does not wait for `fn`: if the
+  // loop is closed first, the future stays pending and the result is
+  // dropped on the worker.
   template <class F>
   auto run_in_executor(F fn) -> Future<std::invoke_result_t<F&>>;
 
@@ -403,6 +428,13 @@ class IOLoop {
     }
   }
 
+  // For //gen: add_future whose callback holds the loop raw, returning a
+  // token for `future_internal::Access::cancel_callback`. The caller must
+  // withdraw the callback before the loop goes: the Runner does, from its
+  // frame's destruction, which close() performs for every frame it owns.
+  template <class T, class F>
+  size_t add_future_cancellable(Future<T>& f, F cb);
+
   // A coarse clock (CLOCK_MONOTONIC_COARSE, ns) read once per poll, for
   // diagnostics that must cost nothing per operation (how long a coroutine
   // has been suspended). May lag by the iterations since the last poll.
@@ -413,6 +445,7 @@ class IOLoop {
   size_t timeout_heap_size() const { return timeouts_.heap_size(); }
 
  private:
+  friend struct ioloop_internal::LoopAccess;
   struct Kernel;
   IOLoop(Options options, Kernel kernel);
 
@@ -433,17 +466,14 @@ class IOLoop {
   }
   bool on_loop_thread() const { return ioloop_internal::tls_running == this; }
   // Queues a callback: built in place in pending_ on the loop's thread
-  // (no lock, no syscall), else through the locked remote queue.
+  // (no lock, no syscall), else through the locked remote queue. Strong
+  // guarantee: if building the callable throws, the queue is unchanged.
   template <class F>
-  void push_fn(F&& fn, ioloop_internal::ContextRef&& contexts) {
-    if (on_loop_thread()) [[likely]] {
-      ioloop_internal::Task& t = pending_.emplace_back();
-      t.fn.emplace(std::forward<F>(fn));
-      t.contexts = std::move(contexts);
-    } else {
-      push_remote(ioloop_internal::Task{std::forward<F>(fn), std::move(contexts)});
-    }
-  }
+  void push_fn(F&& fn, ioloop_internal::ContextRef&& contexts);
+  // push_fn for a user's callable: one returning a Future is kept alive
+  // and watched (see "Lifetimes").
+  template <class F>
+  void push_callable(F&& fn, ioloop_internal::ContextRef&& contexts);
   void push_remote(ioloop_internal::Task&& task);
   void add_handler_task(int fd, Handler handler, uint32_t events);
   void run_once();
@@ -452,12 +482,14 @@ class IOLoop {
            signal_pending_.load(std::memory_order_acquire);
   }
   void collect_incoming();
+  void drop_signal_slot(SignalSlot& slot) noexcept;
   bool spin_for_incoming();
   void dispatch(int timeout_ms);
   template <class Fn>
   [[gnu::always_inline]] inline void guarded(Fn&& fn) noexcept;
   void destroy_suspended_frames() noexcept;
   void finish_executor(uint64_t id);
+  void forget_as_current() noexcept;
 
   template <class F>
   auto run_sync_impl(F func, std::optional<duration> timeout);
@@ -475,16 +507,26 @@ class IOLoop {
   Kernel kernel_;
   ioloop_internal::Poller* poller_;  // kernel_.poller
   ioloop_internal::Waker* waker_;    // kernel_.waker
+  // Shared with whatever may outlive the loop; detached by close().
+  std::shared_ptr<ioloop_internal::LoopAnchor> anchor_;
 
   // Loop-thread state.
   std::vector<ioloop_internal::Task> pending_;  // next iteration's callbacks
   std::vector<ioloop_internal::Task> ready_;  // this iteration's
   ioloop_internal::TimeoutHeap timeouts_;
   std::vector<ioloop_internal::TimeoutHeap::Due> due_;
-  absl::flat_hash_map<int, std::unique_ptr<HandlerEntry>> handlers_;
+  // Indexed by fd (fds are small integers): a lookup per event is an index,
+  // and unlike absl's maps, growing it on bad_alloc changes nothing.
+  std::vector<std::unique_ptr<HandlerEntry>> handlers_;
+  HandlerEntry* find_handler(int fd) const {
+    return static_cast<size_t>(fd) < handlers_.size() ? handlers_[fd].get() : nullptr;
+  }
   std::vector<ioloop_internal::PollEvent> events_;
   size_t dispatch_index_ = 0;
-  std::vector<std::unique_ptr<HandlerEntry>> removed_handlers_;
+  // The handler being dispatched, and its entry if it removed itself (kept
+  // alive until it returns).
+  HandlerEntry* dispatching_ = nullptr;
+  std::unique_ptr<HandlerEntry> removed_while_dispatching_;
   bool running_ = false;
   bool stopped_ = false;
   int iterations_since_poll_ = 0;
@@ -508,114 +550,12 @@ class IOLoop {
   // run_in_executor: futures waiting for a worker's result (loop thread).
   std::unique_ptr<ioloop_internal::ThreadPool> executor_;
   uint64_t next_executor_id_ = 0;
-  absl::flat_hash_map<uint64_t, absl::AnyInvocable<void()>> executor_pending_;
+  // std::unordered_map: its emplace has the strong guarantee on bad_alloc.
+  std::unordered_map<uint64_t, absl::AnyInvocable<void()>> executor_pending_;
 };
 
-// ---- Templates ---------------------------------------------------------------
-
-template <class F>
-auto IOLoop::run_sync_impl(F func, std::optional<duration> timeout) {
-  using R = std::invoke_result_t<F&>;
-  using T = typename ioloop_internal::future_value<R>::type;
-  Future<T> result;
-  const uint64_t serial = ++run_sync_serial_;
-  // Only this run_sync's callbacks may stop the loop: a leftover from an
-  // earlier run_sync that timed out must not stop a later one.
-  auto stop_if_current = [this, serial] {
-    if (run_sync_serial_ == serial) stop();
-  };
-  add_callback([this, &func, result, stop_if_current]() mutable {
-    try {
-      if constexpr (is_future_v<R>) {
-        chain_future(func(), result);
-      } else if constexpr (std::is_void_v<R>) {
-        func();
-        result.set_result();
-      } else {
-        result.set_result(func());
-      }
-    } catch (...) {
-      result.set_exception(std::current_exception());
-    }
-    add_future(result, [stop_if_current](Future<T>) { stop_if_current(); });
-  });
-  Timeout timer;
-  if (timeout) timer = call_later(*timeout, stop_if_current);
-  try {
-    start();
-  } catch (...) {
-    remove_timeout(timer);
-    throw;
-  }
-  remove_timeout(timer);
-  ++run_sync_serial_;
-  if (!result.done()) {
-    if (timeout) {
-      throw TimeoutError(
-          "IOLoop::run_sync: operation timed out after " +
-          std::to_string(
-              std::chrono::duration_cast<std::chrono::microseconds>(*timeout)
-                  .count()) +
-          " us");
-    }
-    throw TimeoutError(
-        "IOLoop::run_sync: the loop was stopped before the operation "
-        "completed");
-  }
-  if constexpr (std::is_void_v<T>) {
-    result.result();
-  } else if constexpr (std::is_copy_constructible_v<T>) {
-    return T(result.result());
-  } else {
-    return result.take_result();
-  }
-}
-
-template <class F>
-auto IOLoop::run_in_executor(F fn) -> Future<std::invoke_result_t<F&>> {
-  using R = std::invoke_result_t<F&>;
-  check_open("run_in_executor");
-  struct Outcome {
-    std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> value;
-    std::exception_ptr error;
-  };
-  auto outcome = std::make_shared<Outcome>();
-  Future<R> result;
-  const uint64_t id = next_executor_id_++;
-  // The future never leaves this thread: the worker only fills `outcome`.
-  executor_pending_.emplace(id, [result, outcome]() mutable {
-    if (outcome->error) {
-      result.set_exception(outcome->error);
-    } else if constexpr (std::is_void_v<R>) {
-      result.set_result();
-    } else {
-      result.set_result(std::move(*outcome->value));
-    }
-  });
-  if (!executor_) {
-    executor_ = std::make_unique<ioloop_internal::ThreadPool>(
-        options_.executor_threads);
-  }
-  executor_->submit([this, id, outcome, fn = std::move(fn)]() mutable {
-    try {
-      if constexpr (std::is_void_v<R>) {
-        fn();
-        outcome->value.emplace(true);
-      } else {
-        outcome->value.emplace(fn());
-      }
-    } catch (...) {
-      outcome->error = std::current_exception();
-    }
-    try {
-      spawn_callback([this, id] { finish_executor(id); });
-    } catch (const std::logic_error&) {
-      // The loop closed meanwhile; its future stays pending.
-    }
-  });
-  return result;
-}
-
 }  // namespace tornado
+
+#include "ioloop/internal/ioloop_impl.h"  // IWYU pragma: export
 
 #endif  // TORNADO_IOLOOP_IOLOOP_H_

@@ -667,9 +667,11 @@ TEST_P(IOLoopTest, RunSyncMoveOnly) {
 
 // ---- current / instance -------------------------------------------------------------
 
-TEST_P(IOLoopTest, NewLoopIsNotCurrentAndStartRestoresCurrent) {
+TEST_P(IOLoopTest, NotCurrentLoopAndStartRestoresCurrent) {
   IOLoop::clear_current();
-  IOLoop other(options());
+  IOLoop::Options o = options();
+  o.make_current = false;
+  IOLoop other(o);
   EXPECT_EQ(IOLoop::current_or_null(), nullptr);
   for (int i = 0; i < 3; ++i) {
     IOLoop* inside = nullptr;

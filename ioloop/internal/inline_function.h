@@ -34,6 +34,8 @@ class InlineFunction<R(Args...)> {
   InlineFunction() = default;
   InlineFunction(std::nullptr_t) {}
 
+  // For R = void, a callable returning something else is accepted and its
+  // result discarded.
   template <class F, class D = std::decay_t<F>>
     requires(!std::is_same_v<D, InlineFunction> &&
              std::is_invocable_r_v<R, D&, Args...>)
@@ -84,7 +86,11 @@ class InlineFunction<R(Args...)> {
 
   template <class D>
   static R invoke_inline(void* p, Args&&... args) {
-    return std::invoke(*static_cast<D*>(p), std::forward<Args>(args)...);
+    if constexpr (std::is_void_v<R>) {
+      static_cast<void>(std::invoke(*static_cast<D*>(p), std::forward<Args>(args)...));
+    } else {
+      return std::invoke(*static_cast<D*>(p), std::forward<Args>(args)...);
+    }
   }
   template <class D>
   static void move_inline(void* dst, void* src) noexcept {
@@ -111,7 +117,11 @@ class InlineFunction<R(Args...)> {
   }
   template <class D>
   static R invoke_heap(void* p, Args&&... args) {
-    return std::invoke(*heap_ptr<D>(p), std::forward<Args>(args)...);
+    if constexpr (std::is_void_v<R>) {
+      static_cast<void>(std::invoke(*heap_ptr<D>(p), std::forward<Args>(args)...));
+    } else {
+      return std::invoke(*heap_ptr<D>(p), std::forward<Args>(args)...);
+    }
   }
   template <class D>
   static void destroy_heap(void* p) noexcept {

@@ -3,10 +3,11 @@
 #include <cerrno>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "ioloop/internal/poller.h"
+#include "ioloop/internal/reserve.h"
 
 namespace tornado::ioloop_internal {
 namespace {
@@ -15,11 +16,14 @@ namespace {
 class PollPoller final : public Poller {
  public:
   void add(int fd, uint32_t events) override {
-    if (index_.contains(fd)) {
+    if (index_.count(fd) != 0) {
       throw std::system_error(EEXIST, std::generic_category(),
                               "IOLoop: poll: fd " + std::to_string(fd) +
                                   " is already registered");
     }
+    // Both containers grow first, so a failed allocation changes nothing.
+    reserve_one_more(fds_);
+    index_.reserve(index_.size() + 1);
     index_[fd] = fds_.size();
     fds_.push_back({fd, static_cast<short>(events), 0});
   }
@@ -66,7 +70,8 @@ class PollPoller final : public Poller {
 
  private:
   std::vector<pollfd> fds_;
-  absl::flat_hash_map<int, size_t> index_;
+  // std::unordered_map: reserve and insert change nothing on bad_alloc.
+  std::unordered_map<int, size_t> index_;
 };
 
 }  // namespace

@@ -1,46 +1,58 @@
 #include "ioloop/internal/thread_pool.h"
 
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+
 namespace tornado::ioloop_internal {
+
+ThreadPool::ThreadPool(int threads)
+    : size_(threads), queue_(std::make_shared<Queue>()) {
+  if (threads < 1) {
+    throw std::invalid_argument("ThreadPool: at least one thread, got " +
+                                std::to_string(threads));
+  }
+}
 
 bool ThreadPool::submit(absl::AnyInvocable<void() &&> task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
-    tasks_.push_back(std::move(task));
-    if (workers_.size() < static_cast<size_t>(size_)) {
-      workers_.emplace_back([this] { work(); });
+    std::lock_guard<std::mutex> lock(queue_->mu);
+    if (queue_->stopping) return false;
+    if (started_ < size_) {
+      // Start a worker first: if that fails, nothing was queued.
+      std::thread(&ThreadPool::work, queue_).detach();
+      ++started_;
     }
+    queue_->tasks.push_back(std::move(task));
   }
-  cv_.notify_one();
+  queue_->cv.notify_one();
   return true;
 }
 
-void ThreadPool::work() {
+void ThreadPool::work(std::shared_ptr<Queue> queue) {
   for (;;) {
     absl::AnyInvocable<void() &&> task;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
-      if (stopping_) return;
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+      std::unique_lock<std::mutex> lock(queue->mu);
+      queue->cv.wait(lock, [&] { return queue->stopping || !queue->tasks.empty(); });
+      if (queue->stopping) return;
+      task = std::move(queue->tasks.front());
+      queue->tasks.pop_front();
     }
     std::move(task)();
   }
 }
 
 void ThreadPool::shutdown() {
-  std::vector<std::thread> workers;
   std::deque<absl::AnyInvocable<void() &&>> dropped;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    workers.swap(workers_);
-    dropped.swap(tasks_);
+    std::lock_guard<std::mutex> lock(queue_->mu);
+    queue_->stopping = true;
+    dropped.swap(queue_->tasks);
   }
-  cv_.notify_all();
-  for (auto& t : workers) t.join();
-  // `dropped` is destroyed here, on the caller's thread, after the join.
+  queue_->cv.notify_all();
+  // `dropped` is destroyed here, on the caller's thread.
 }
 
 }  // namespace tornado::ioloop_internal

@@ -2,9 +2,22 @@
 
 #include <algorithm>
 
+#include "ioloop/internal/reserve.h"
+
 namespace tornado::ioloop_internal {
 
 TimeoutHeap::Handle TimeoutHeap::add(time_point deadline, Task task) {
+  // Make room first (the strong guarantee): a new slot needs room in every
+  // per-slot array, and free_ always has room for every slot so that
+  // freeing one never allocates; the heap needs room for the entry.
+  reserve_one_more(heap_);
+  if (free_.empty()) {
+    reserve_one_more(tasks_);
+    reserve_more(meta_, tasks_.capacity() - meta_.size());
+    reserve_more(seq_of_, tasks_.capacity() - seq_of_.size());
+    reserve_more(free_, tasks_.capacity() - free_.size());
+  }
+  // Nothing below throws.
   uint32_t i;
   if (!free_.empty()) {
     i = free_.back();
