@@ -81,7 +81,8 @@ class OwningCallable {
     // A local reference: the call may destroy this OwningCallable (a
     // PeriodicCallback destroyed by its own callback).
     std::shared_ptr<F> fn = fn_;
-    watch_returned(std::invoke(*fn, std::forward<Args>(args)...), std::move(fn));
+    auto f = std::invoke(*fn, std::forward<Args>(args)...);  // before fn moves
+    watch_returned(std::move(f), std::move(fn));
   }
 
  private:
