@@ -38,9 +38,29 @@
 // `StackContextInconsistentError`. A coroutine's callbacks run in the
 // contexts active when it was called.
 //
-// Lifetimes: a suspended coroutine's frame is owned by the loop it waits
-// on; closing or destroying that loop destroys the frame (its future stays
-// pending). Frames and the futures they await hold no reference cycle.
+// Lifetimes (docs/lifetimes.md has the whole story):
+//   - A suspended coroutine's frame is owned by the loop it waits on
+//     (IOLoop::current() at the co_await); closing or destroying that loop
+//     destroys the frame (its future stays pending, its catch blocks do not
+//     run). Frames and the futures they await hold no reference cycle.
+//   - A coroutine's future is the coroutine's to complete. If someone
+//     completes it from outside first, the body's later result is dropped
+//     and an exception escaping it is logged; nothing terminates.
+//   - A coroutine lambda reads its captures through `this`: the closure
+//     must outlive the frame. The loop's APIs (run_sync, add_callback,
+//     spawn_callback, call_later, add_handler, add_future,
+//     PeriodicCallback, TCPServer) keep it alive until the coroutine ends;
+//     a lambda called directly as a temporary does not live that long:
+//
+//       loop.spawn_callback([s = std::string("ok")]() -> Future<void> {
+//         co_await gen::sleep(std::chrono::milliseconds(1));
+//         use(s);                        // fine: the loop keeps the lambda
+//       });
+//       Future<void> task(std::string s);  // or pass state as parameters
+//
+//   - A coroutine awaiting another is remembered in the awaited future
+//     (for dumps and async chains) and forgets it when the co_await ends or
+//     its frame is destroyed: no coroutine points at a dead one.
 //
 // Thread-safety: a coroutine runs on one loop's thread; everything here is
 // thread-compatible and belongs to that thread.

@@ -39,7 +39,9 @@ thread_local Future<void> tls_done_write = make_ready_future();
 class StreamImpl {
  public:
   StreamImpl(int fd, IOLoop* loop, IOStream::Options options)
-      : fd_(fd), loop_(loop), options_(options) {
+      : fd_(fd),
+        anchor_(ioloop_internal::LoopAccess::anchor(*loop)),
+        options_(options) {
     int flags = fcntl(fd_, F_GETFL);
     if (flags >= 0) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
   }
@@ -118,8 +120,8 @@ class StreamImpl {
     if (closed_) return;
     closed_ = true;
     error_ = std::move(cause);
-    if (registered_ != kUnregistered && !loop_->closed()) {
-      loop_->remove_handler(fd_);
+    if (registered_ != kUnregistered) {
+      if (IOLoop* l = loop()) l->remove_handler(fd_);
     }
     registered_ = kUnregistered;
     ::close(fd_);
@@ -141,15 +143,15 @@ class StreamImpl {
         f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
       }
     }
-    if (close_callback_ && !loop_->closed()) {
-      loop_->add_callback(std::move(close_callback_));
+    if (close_callback_) {
+      if (IOLoop* l = loop()) l->add_callback(std::move(close_callback_));
     }
     close_callback_ = nullptr;
   }
 
   void set_close_callback(std::function<void()> cb) {
     if (closed_) {
-      if (cb && !loop_->closed()) loop_->add_callback(std::move(cb));
+      if (IOLoop* l = loop(); cb && l != nullptr) l->add_callback(std::move(cb));
       return;
     }
     close_callback_ = std::move(cb);
@@ -357,17 +359,23 @@ class StreamImpl {
     }
     if (!wbuf_.empty()) want |= IOLoop::WRITE;
     if (want == registered_) return;
+    IOLoop* l = loop();
+    if (l == nullptr) ioloop_internal::throw_closed("IOStream");
     if (registered_ == kUnregistered) {
-      loop_->add_handler(fd_, [this](int, uint32_t ev) { handle_events(ev); },
-                         want);
+      l->add_handler(fd_, [this](int, uint32_t ev) { handle_events(ev); }, want);
     } else {
-      loop_->update_handler(fd_, want);
+      l->update_handler(fd_, want);
     }
     registered_ = want;
   }
 
+  // The stream's loop, or null once it is closed or destroyed: a stream may
+  // outlive its loop (its last handle kept elsewhere), and then only
+  // closes its fd.
+  IOLoop* loop() const { return anchor_->get(); }
+
   int fd_;
-  IOLoop* loop_;
+  std::shared_ptr<ioloop_internal::LoopAnchor> anchor_;
   IOStream::Options options_;
   bool closed_ = false;
   bool eof_ = false;

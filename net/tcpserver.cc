@@ -18,9 +18,16 @@ namespace tornado {
 
 TCPServer::TCPServer(Handler handler, IOLoop* loop,
                      IOStream::Options stream_options)
-    : handler_(std::move(handler)),
-      loop_(loop != nullptr ? loop : &IOLoop::current()),
+    : handler_(handler ? std::make_shared<Handler>(std::move(handler)) : nullptr),
+      anchor_(ioloop_internal::LoopAccess::anchor(
+          loop != nullptr ? *loop : IOLoop::current())),
       stream_options_(stream_options) {}
+
+IOLoop& TCPServer::loop() const {
+  IOLoop* l = anchor_->get();
+  if (l == nullptr) ioloop_internal::throw_closed("TCPServer");
+  return *l;
+}
 
 TCPServer::~TCPServer() { stop(); }
 
@@ -82,7 +89,7 @@ void TCPServer::bind(int port, const std::string& address, int backlog) {
   for (int fd : made) {
     sockets_.push_back(fd);
     if (started_) {
-      loop_->add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
+      loop().add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
                          IOLoop::READ);
     }
   }
@@ -92,14 +99,14 @@ void TCPServer::start() {
   if (started_) return;
   started_ = true;
   for (int fd : sockets_) {
-    loop_->add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
+    loop().add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
                        IOLoop::READ);
   }
 }
 
 void TCPServer::stop() {
   for (int fd : sockets_) {
-    if (started_ && !loop_->closed()) loop_->remove_handler(fd);
+    if (IOLoop* l = anchor_->get(); started_ && l != nullptr) l->remove_handler(fd);
     ::close(fd);
   }
   sockets_.clear();
@@ -137,7 +144,7 @@ void TCPServer::accept_batch(int listen_fd) {
 
 Future<void> TCPServer::start_handler(int fd, std::string address) {
   try {
-    return handle_stream(IOStream(fd, loop_, stream_options_), std::move(address));
+    return handle_stream(IOStream(fd, &loop(), stream_options_), std::move(address));
   } catch (...) {
     return make_exceptional_future<void>(std::current_exception());
   }
@@ -148,7 +155,12 @@ Future<void> TCPServer::handle_stream(IOStream stream, std::string address) {
     throw std::logic_error(
         "TCPServer: no handler given and handle_stream not overridden");
   }
-  return handler_(std::move(stream), std::move(address));
+  // The handler (a coroutine lambda's captures) lives as long as the
+  // coroutine it started, even if the server is destroyed first.
+  std::shared_ptr<Handler> handler = handler_;
+  Future<void> f = (*handler)(std::move(stream), std::move(address));
+  ioloop_internal::keep_alive_with(f, std::move(handler));
+  return f;
 }
 
 }  // namespace tornado

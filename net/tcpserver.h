@@ -32,9 +32,11 @@
 #define TORNADO_NET_TCPSERVER_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "future/future.h"
 #include "ioloop/ioloop.h"
 #include "net/iostream.h"
@@ -43,7 +45,10 @@ namespace tornado {
 
 class TCPServer {
  public:
-  using Handler = std::function<Future<void>(IOStream, std::string)>;
+  // Move-only captures (a unique_ptr) are fine. A coroutine handler's
+  // captures live as long as each coroutine it started, even past the
+  // server's destruction.
+  using Handler = absl::AnyInvocable<Future<void>(IOStream, std::string)>;
 
   // `handler(stream, address)`; `address` is "ip:port" of the peer.
   explicit TCPServer(Handler handler = nullptr, IOLoop* loop = nullptr,
@@ -81,8 +86,11 @@ class TCPServer {
   void accept_batch(int listen_fd);
   Future<void> start_handler(int fd, std::string address);
 
-  Handler handler_;
-  IOLoop* loop_;
+  IOLoop& loop() const;  // throws std::logic_error once the loop is closed
+
+  std::shared_ptr<Handler> handler_;
+  // The loop's anchor, not the loop: the server may outlive it.
+  std::shared_ptr<ioloop_internal::LoopAnchor> anchor_;
   IOStream::Options stream_options_;
   std::vector<int> sockets_;
   bool started_ = false;
