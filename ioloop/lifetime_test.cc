@@ -227,6 +227,20 @@ TEST(ConstructThenPublish, BadAllocInSchedulingGivesTheStrongGuarantee) {
   run_for(loop, 20ms);
   EXPECT_EQ(ran, accepted);
   EXPECT_EQ(loop.pending_timeouts(), 0u);
+
+  ran = accepted = 0;
+  Future<int> f;
+  for (long n = 0; n < 40; ++n) {
+    FailAfter guard(n);
+    try {
+      loop.add_future(f, [big = Big{{}, &ran}](Future<int>) mutable { big(); });
+      ++accepted;
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  f.set_result(1);
+  run_for(loop, 5ms);
+  EXPECT_EQ(ran, accepted);
 }
 
 // add_handler used to register the fd with the poller before allocating
