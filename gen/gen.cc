@@ -105,6 +105,20 @@ std::string Runner::async_chain() const {
 }
 
 namespace gen_internal {
+void fail_missing_return_impl(const Runner& runner, std::exception_ptr& out) {
+  try {
+    const std::string where = runner.where().line() != 0
+                                  ? runner.describe_frame()
+                                  : std::string("(never suspended)");
+    out = std::make_exception_ptr(std::logic_error(
+        "coroutine " + where +
+        " ended without co_return: a Future<T> coroutine must co_return a "
+        "value on every path"));
+  } catch (...) {
+    out = std::current_exception();  // bad_alloc: still not pending forever
+  }
+}
+
 void log_dropped_exception(const std::exception_ptr& e) noexcept {
   logging::error("Exception in coroutine after its future was already done "
                  "(dropped): " + logging::describe(e));

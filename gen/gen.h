@@ -348,6 +348,18 @@ class MomentAwaiter {
 };
 
 void annotate_escaping(const Runner& runner, const std::exception_ptr& e);
+
+template <class>
+inline constexpr bool dependent_false = false;
+
+// Fails `f` with "coroutine <where> ended without co_return".
+void fail_missing_return_impl(const Runner& runner, std::exception_ptr& out);
+template <class T>
+void fail_missing_return(Future<T>& f, const Runner& runner) noexcept {
+  std::exception_ptr e;
+  fail_missing_return_impl(runner, e);
+  if (e) f.set_exception(std::move(e));
+}
 // "Exception in coroutine after its future was done: ..."
 void log_dropped_exception(const std::exception_ptr& e) noexcept;
 
@@ -363,7 +375,17 @@ template <class T>
 class PromiseBase {
  public:
   std::suspend_never initial_suspend() noexcept { return {}; }
-  std::suspend_never final_suspend() noexcept { return {}; }
+  // A Future<T> coroutine (T not void) whose body flows off its end without
+  // `co_return value` gets here with its future pending (undefined
+  // behaviour in the standard; GCC and Clang arrive here): rather than a
+  // future pending forever, it fails with std::logic_error naming the
+  // coroutine.
+  std::suspend_never final_suspend() noexcept {
+    if constexpr (!std::is_void_v<T>) {
+      if (!future_.done()) fail_missing_return(future_, runner_);
+    }
+    return {};
+  }
   ~PromiseBase() { future_internal::Access::set_producer(future_, nullptr); }
 
   // The coroutine's future is normally completed here, by its body. If
@@ -387,6 +409,16 @@ class PromiseBase {
   MomentAwaiter await_transform(
       Moment, std::source_location where = std::source_location::current()) {
     return MomentAwaiter(&runner_, where);
+  }
+  // Anything else: a readable error instead of one deep in the machinery.
+  template <class U>
+  std::suspend_never await_transform(U&&) {
+    static_assert(dependent_false<U>,
+                  "co_await in a tornado coroutine takes a tornado::Future<T> "
+                  "(another coroutine's result, gen::sleep, gen::multi, "
+                  "gen::with_timeout, an IOStream read or write) or "
+                  "gen::moment; to await a plain value, just use it");
+    return {};
   }
 
  protected:

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Guardrails that are compile errors: each snippet must fail to compile
+# with a message that says what to do (not an error deep in a template),
+# and each "fine" snippet must compile. Run from the repository root (CI
+# does); needs only g++ and the Debian Abseil headers.
+set -u
+cd "$(dirname "$0")/.."
+CXX=${CXX:-g++}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+
+compile() {  # compile <file>: syntax-only, our flags
+  "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -I. "$1" 2>&1
+}
+
+# expect_error <name> <expected message fragment> <code>
+expect_error() {
+  local name=$1 want=$2 code=$3
+  printf '%s\n' "$code" > "$tmp/$name.cc"
+  local out
+  if out=$(compile "$tmp/$name.cc"); then
+    echo "FAIL $name: compiled, expected an error containing: $want"
+    status=1
+  elif ! grep -qF -- "$want" <<<"$out"; then
+    echo "FAIL $name: the error does not say: $want"
+    echo "$out" | head -20
+    status=1
+  else
+    echo "ok   $name"
+  fi
+}
+
+# expect_ok <name> <code>
+expect_ok() {
+  local name=$1 code=$2
+  printf '%s\n' "$code" > "$tmp/$name.cc"
+  local out
+  if ! out=$(compile "$tmp/$name.cc"); then
+    echo "FAIL $name: did not compile"
+    echo "$out" | head -20
+    status=1
+  else
+    echo "ok   $name"
+  fi
+}
+
+expect_error co_await_int "co_await in a tornado coroutine takes a tornado::Future<T>" '
+#include "gen/gen.h"
+tornado::Future<int> f() { int x = co_await 42; co_return x; }'
+
+expect_error run_sync_not_callable "IOLoop::run_sync: pass a callable taking no arguments" '
+#include "ioloop/ioloop.h"
+int main() { tornado::IOLoop loop; loop.run_sync(42); }'
+
+expect_ok spawn_callback_coroutine '
+#include "gen/gen.h"
+int main() {
+  tornado::IOLoop loop;
+  loop.spawn_callback([]() -> tornado::Future<void> { co_await tornado::gen::moment; });
+  loop.add_callback([]() -> tornado::Future<int> { co_return 1; });
+  loop.close();
+}'
+
+expect_ok run_sync_future '
+#include "gen/gen.h"
+tornado::Future<int> f() { co_return 1; }
+int main() { tornado::IOLoop loop; return loop.run_sync(f()) == 1 ? 0 : 1; }'
+
+exit $status
