@@ -1,7 +1,9 @@
 """Repositories tornado_cpp needs, declared offline.
 
 A consumer's WORKSPACE calls `tornado_cpp_dependencies()` after declaring
-`tornado_cpp` itself; every repository below is declared only when the
+this repository under any name (`tornado_cpp`, `tornado`, ...): the labels
+below are `Label()`s, resolved against this repository whatever it is
+called. Every repository below is declared only when the
 workspace has not declared one of that name already, so a consumer keeps
 its own rules_cc or GoogleTest.
 """
@@ -37,23 +39,23 @@ def tornado_cpp_dependencies():
         native.new_local_repository,
         "system",
         path = "/usr",
-        build_file = "@tornado_cpp//third_party:system.BUILD",
+        build_file = str(Label("//third_party:system.BUILD")),
     )
     _declare(
         _stub_repo,
         "rules_cc",
-        marker = "@tornado_cpp//third_party/rules_cc:BUILD.bazel",
+        marker = Label("//third_party/rules_cc:BUILD.bazel"),
         files = ["BUILD.bazel", "cc/BUILD.bazel", "cc/defs.bzl"],
     )
     _declare(
         _stub_repo,
         "rules_java",
-        marker = "@tornado_cpp//third_party/rules_java:BUILD.bazel",
+        marker = Label("//third_party/rules_java:BUILD.bazel"),
         files = ["BUILD.bazel", "java/BUILD.bazel", "java/defs.bzl"],
     )
     _declare(
         _stub_repo,
         "remote_coverage_tools",
-        marker = "@tornado_cpp//third_party/remote_coverage_tools:BUILD.bazel",
+        marker = Label("//third_party/remote_coverage_tools:BUILD.bazel"),
         files = ["BUILD.bazel"],
     )
