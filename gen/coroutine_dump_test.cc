@@ -61,8 +61,18 @@ std::vector<std::string> dump_lines(IOLoop& loop) {
   return lines;
 }
 
+// The name the machinery records: GCC's std::source_location gives the
+// qualified name; clang 14 (no std::source_location) the bare one.
+std::string function_name(std::string qualified) {
+#if defined(__cpp_lib_source_location)
+  return qualified;
+#else
+  return qualified.substr(qualified.rfind("::") + 2);
+#endif
+}
+
 std::string at(const char* function, int line) {
-  return std::string(function) + " at gen/coroutine_dump_test.cc:" +
+  return function_name(function) + " at gen/coroutine_dump_test.cc:" +
          std::to_string(line);
 }
 

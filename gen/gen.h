@@ -75,7 +75,6 @@
 #include <exception>
 #include <optional>
 #include <ostream>
-#include <source_location>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -85,6 +84,7 @@
 #include <vector>
 
 #include "future/future.h"
+#include "gen/internal/source_location.h"
 #include "ioloop/ioloop.h"
 #include "logging/logging.h"
 #include "stack_context/stack_context.h"
@@ -182,7 +182,7 @@ class Runner final : public ioloop_internal::Suspended {
   // FutureAwaiter clears the mark when the co_await ends or the frame is
   // destroyed, so the child never sees a dead parent).
   template <class T>
-  void note_suspension(const std::source_location& where, Future<T>& awaited) {
+  void note_suspension(const gen_internal::SourceLocation& where, Future<T>& awaited) {
     where_ = where;
     awaited_state_ = future_internal::Access::state_id(awaited);
     if (future_internal::Access::producer(awaited) != nullptr) {
@@ -193,7 +193,7 @@ class Runner final : public ioloop_internal::Suspended {
       awaiting_ = label != nullptr ? label : "future";
     }
   }
-  void note_moment(const std::source_location& where) {
+  void note_moment(const gen_internal::SourceLocation& where) {
     where_ = where;
     awaited_state_ = nullptr;
     awaiting_ = "moment";
@@ -218,7 +218,7 @@ class Runner final : public ioloop_internal::Suspended {
   const void* own_state() const { return own_state_; }
   const void* awaited_state() const { return awaited_state_; }
   const void* parent_future() const { return parent_future_; }
-  const std::source_location& where() const { return where_; }
+  const gen_internal::SourceLocation& where() const { return where_; }
   const char* awaiting() const { return awaiting_; }
   int64_t since_ns() const { return since_ns_; }
   static int64_t coarse_now_ns();
@@ -232,7 +232,7 @@ class Runner final : public ioloop_internal::Suspended {
   std::coroutine_handle<> handle_;
   const stack_context_internal::Node* resume_contexts_;
   bool inconsistent_ = false;
-  std::source_location where_{};
+  gen_internal::SourceLocation where_{};
   const char* awaiting_ = nullptr;
   const void* awaited_state_ = nullptr;
   const void* own_state_ = nullptr;
@@ -273,7 +273,7 @@ namespace gen_internal {
 template <class T>
 class FutureAwaiter {
  public:
-  FutureAwaiter(Future<T> f, Runner* runner, const std::source_location& where)
+  FutureAwaiter(Future<T> f, Runner* runner, const gen_internal::SourceLocation& where)
       : future_(std::move(f)), runner_(runner), where_(where) {}
   ~FutureAwaiter() {
     // A frame destroyed while suspended leaves no callback behind, and no
@@ -314,7 +314,7 @@ class FutureAwaiter {
  private:
   Future<T> future_;
   Runner* runner_;
-  std::source_location where_;
+  gen_internal::SourceLocation where_;
   size_t token_ = future_internal::Access::kNoToken;
 };
 
@@ -331,7 +331,7 @@ namespace gen_internal {
 
 class MomentAwaiter {
  public:
-  MomentAwaiter(Runner* runner, const std::source_location& where)
+  MomentAwaiter(Runner* runner, const gen_internal::SourceLocation& where)
       : runner_(runner), where_(where) {}
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<>) {
@@ -344,7 +344,7 @@ class MomentAwaiter {
 
  private:
   Runner* runner_;
-  std::source_location where_;
+  gen_internal::SourceLocation where_;
 };
 
 void annotate_escaping(const Runner& runner, const std::exception_ptr& e);
@@ -403,11 +403,11 @@ class PromiseBase {
 
   template <class U>
   FutureAwaiter<U> await_transform(
-      Future<U> f, std::source_location where = std::source_location::current()) {
+      Future<U> f, gen_internal::SourceLocation where = gen_internal::SourceLocation::current()) {
     return FutureAwaiter<U>(std::move(f), &runner_, where);
   }
   MomentAwaiter await_transform(
-      Moment, std::source_location where = std::source_location::current()) {
+      Moment, gen_internal::SourceLocation where = gen_internal::SourceLocation::current()) {
     return MomentAwaiter(&runner_, where);
   }
   // Anything else: a readable error instead of one deep in the machinery.

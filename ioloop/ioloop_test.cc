@@ -349,7 +349,8 @@ TEST_P(IOLoopTest, PreWrappedCallbackKeepsItsContexts) {
 TEST_P(IOLoopTest, ContextsFollowCallbacksTimeoutsAndHandlers) {
   Local<int> id;
   std::vector<int> seen;
-  auto [a, b] = socketpair_nonblocking();
+  auto fds1 = socketpair_nonblocking();  // no structured binding: clang 14 cannot capture one
+  int a = fds1.first, b = fds1.second;
   {
     Local<int>::Scope scope(id, 7);
     loop_.add_callback([&] { seen.push_back(*id.get()); });
@@ -478,7 +479,8 @@ TEST_P(IOLoopTest, RemoveTimeoutCleanupCompactsAndKeepsOrder) {
 // ---- fd handlers ------------------------------------------------------------------
 
 TEST_P(IOLoopTest, ReadWhileWriteableGetsReadOnly) {
-  auto [client, server] = socketpair_nonblocking();
+  auto fds2 = socketpair_nonblocking();  // no structured binding: clang 14 cannot capture one
+  int client = fds2.first, server = fds2.second;
   uint32_t got = 0;
   loop_.add_handler(
       client,
@@ -496,7 +498,8 @@ TEST_P(IOLoopTest, ReadWhileWriteableGetsReadOnly) {
 }
 
 TEST_P(IOLoopTest, WriteEventsAndUpdateHandler) {
-  auto [a, b] = socketpair_nonblocking();
+  auto fds3 = socketpair_nonblocking();  // no structured binding: clang 14 cannot capture one
+  int a = fds3.first, b = fds3.second;
   (void)b;
   std::vector<uint32_t> seen;
   loop_.add_handler(
@@ -514,7 +517,8 @@ TEST_P(IOLoopTest, WriteEventsAndUpdateHandler) {
 }
 
 TEST_P(IOLoopTest, MultipleAddThrowsNamingTheFd) {
-  auto [a, b] = socketpair_nonblocking();
+  auto fds4 = socketpair_nonblocking();  // no structured binding: clang 14 cannot capture one
+  int a = fds4.first, b = fds4.second;
   (void)b;
   loop_.add_handler(a, [](int, uint32_t) {}, IOLoop::READ);
   try {
@@ -550,7 +554,8 @@ TEST_P(IOLoopTest, RemoveWithoutAddIsHarmless) {
 TEST_P(IOLoopTest, RemoveHandlerFromHandler) {
   // test_remove_handler_from_handler: both ends readable in one poll; the
   // first handler reads and removes the other fd, which must not run.
-  auto [client, server] = socketpair_nonblocking();
+  auto fds5 = socketpair_nonblocking();  // no structured binding: clang 14 cannot capture one
+  int client = fds5.first, server = fds5.second;
   ASSERT_EQ(write(client, "abc", 3), 3);
   ASSERT_EQ(write(server, "abc", 3), 3);
   std::vector<std::string> chunks;
@@ -587,7 +592,8 @@ TEST_P(IOLoopTest, HandlerMayRemoveItselfAndCloseItsFd) {
 }
 
 TEST_P(IOLoopTest, ReadyFdServedWithinBoundUnderCallbackStorm) {
-  auto [a, b] = socketpair_nonblocking();
+  auto fds6 = socketpair_nonblocking();  // no structured binding: clang 14 cannot capture one
+  int a = fds6.first, b = fds6.second;
   ASSERT_EQ(write(b, "x", 1), 1);
   int callbacks_before_fd = 0;
   bool served = false;
@@ -694,7 +700,8 @@ TEST_P(IOLoopTest, NotCurrentLoopAndStartRestoresCurrent) {
 
 TEST_P(IOLoopTest, CloseReleasesEverythingAndThenRejectsScheduling) {
   auto owned = std::make_shared<int>(0);
-  auto [a, b] = socketpair_nonblocking();
+  auto fds7 = socketpair_nonblocking();  // no structured binding: clang 14 cannot capture one
+  int a = fds7.first, b = fds7.second;
   (void)b;
   loop_.add_callback([owned] {});
   loop_.call_later(1h, [owned] {});

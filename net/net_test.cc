@@ -58,7 +58,9 @@ class NetTest : public ::testing::Test {
 };
 
 TEST_F(NetTest, ReadBytesWaitsForAllUnlessPartial) {
-  auto [stream, peer] = stream_pair();
+  auto pair1 = stream_pair();
+  auto& stream = pair1.first;
+  auto& peer = pair1.second;
   loop_.call_later(1ms, [peer = peer] { ASSERT_EQ(write(peer, "abc", 3), 3); });
   loop_.call_later(5ms, [peer = peer] { ASSERT_EQ(write(peer, "defg", 4), 4); });
   EXPECT_EQ(run([&] { return stream.read_bytes(5); }), "abcde");
@@ -66,7 +68,9 @@ TEST_F(NetTest, ReadBytesWaitsForAllUnlessPartial) {
 }
 
 TEST_F(NetTest, DelimiterSplitOverPackets) {
-  auto [stream, peer] = stream_pair();
+  auto pair2 = stream_pair();
+  auto& stream = pair2.first;
+  auto& peer = pair2.second;
   loop_.call_later(1ms, [p = peer] { ASSERT_EQ(write(p, "hel", 3), 3); });
   loop_.call_later(3ms, [p = peer] { ASSERT_EQ(write(p, "lo\r", 3), 3); });
   loop_.call_later(5ms, [p = peer] { ASSERT_EQ(write(p, "\nworld\r\n", 8), 8); });
@@ -80,7 +84,9 @@ TEST_F(NetTest, DelimiterSplitOverPackets) {
 }
 
 TEST_F(NetTest, LargeWriteIsFlushedInPiecesAndReadBack) {
-  auto [a, b_fd] = stream_pair();
+  auto pair3 = stream_pair();
+  auto& a = pair3.first;
+  auto& b_fd = pair3.second;
   IOStream b(b_fd, &loop_);
   peers_.erase(std::remove(peers_.begin(), peers_.end(), b_fd), peers_.end());
   std::string big(8 * 1024 * 1024, 'x');
@@ -96,7 +102,9 @@ TEST_F(NetTest, LargeWriteIsFlushedInPiecesAndReadBack) {
 }
 
 TEST_F(NetTest, WritesCompleteInOrder) {
-  auto [a, peer] = stream_pair();
+  auto pair4 = stream_pair();
+  auto& a = pair4.first;
+  auto& peer = pair4.second;
   std::vector<int> done;
   for (int i = 0; i < 3; ++i) {
     a.write(std::string(1000, 'a' + i)).add_done_callback([&, i](Future<void>) {
@@ -110,7 +118,9 @@ TEST_F(NetTest, WritesCompleteInOrder) {
 }
 
 TEST_F(NetTest, PeerClosingMidReadIsStreamClosedError) {
-  auto [stream, peer] = stream_pair();
+  auto pair5 = stream_pair();
+  auto& stream = pair5.first;
+  auto& peer = pair5.second;
   ASSERT_EQ(write(peer, "0123456789", 10), 10);
   close_peer(peer);
   try {
@@ -123,7 +133,9 @@ TEST_F(NetTest, PeerClosingMidReadIsStreamClosedError) {
 }
 
 TEST_F(NetTest, ReadUntilCloseGetsEverything) {
-  auto [stream, peer] = stream_pair();
+  auto pair6 = stream_pair();
+  auto& stream = pair6.first;
+  auto& peer = pair6.second;
   loop_.call_later(1ms, [&, p = peer] {
     ASSERT_EQ(write(p, "all of it", 9), 9);
     close_peer(p);
@@ -135,7 +147,9 @@ TEST_F(NetTest, MaxBufferExceededClosesWithAClearError) {
   IOStream::Options small;
   small.max_buffer_size = 1024;
   small.read_chunk_size = 256;
-  auto [stream, peer] = stream_pair(small);
+  auto pair7 = stream_pair(small);
+  auto& stream = pair7.first;
+  auto& peer = pair7.second;
   std::string junk(4000, 'j');
   ASSERT_EQ(write(peer, junk.data(), junk.size()), 4000);
   try {
@@ -151,14 +165,18 @@ TEST_F(NetTest, MaxBufferExceededClosesWithAClearError) {
 }
 
 TEST_F(NetTest, ReadUntilMaxBytes) {
-  auto [stream, peer] = stream_pair();
+  auto pair8 = stream_pair();
+  auto& stream = pair8.first;
+  auto& peer = pair8.second;
   ASSERT_EQ(write(peer, "0123456789\n", 11), 11);
   EXPECT_THROW(run([&] { return stream.read_until("\n", 5); }), StreamClosedError);
   EXPECT_TRUE(stream.closed());
 }
 
 TEST_F(NetTest, MisuseIsReported) {
-  auto [stream, peer] = stream_pair();
+  auto pair9 = stream_pair();
+  auto& stream = pair9.first;
+  auto& peer = pair9.second;
   (void)peer;
   Future<std::string> pending = stream.read_bytes(1);
   EXPECT_THROW(stream.read_bytes(1), std::logic_error);
@@ -170,7 +188,9 @@ TEST_F(NetTest, MisuseIsReported) {
 }
 
 TEST_F(NetTest, CloseCallbackRunsOnTheLoop) {
-  auto [stream, peer] = stream_pair();
+  auto pair10 = stream_pair();
+  auto& stream = pair10.first;
+  auto& peer = pair10.second;
   bool closed = false;
   stream.set_close_callback([&] { closed = true; });
   close_peer(peer);
