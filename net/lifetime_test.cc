@@ -16,6 +16,7 @@
 #include "net/iostream.h"
 #include "net/tcpclient.h"
 #include "net/tcpserver.h"
+#include "testing/async_test.h"
 
 namespace tornado {
 namespace {
@@ -41,9 +42,9 @@ TEST(NetLifetime, AStreamOutlivingItsLoopOnlyClosesItsFd) {
   close(sv[1]);
 }
 
-TEST(NetLifetime, CoroutineHandlerOutlivesTheServer) {
-  IOLoop loop;
-  loop.make_current();
+class NetLifetimeTest : public testing::AsyncTest {};
+
+TEST_F(NetLifetimeTest, CoroutineHandlerOutlivesTheServer) {
   auto server = std::make_unique<TCPServer>(
       [owned = std::make_unique<std::string>("reply\n")](
           IOStream stream, std::string) -> Future<void> {
@@ -51,10 +52,8 @@ TEST(NetLifetime, CoroutineHandlerOutlivesTheServer) {
         co_await gen::sleep(5ms);  // the server is destroyed meanwhile
         co_await stream.write(*owned + line);  // the capture is still alive
       });
-  server->listen(0, "127.0.0.1");
-  const int port = server->port();
-  std::string got = loop.run_sync(
-      [&]() -> Future<std::string> {
+  const int port = listen_on_unused_port(*server);
+  std::string got = run([&]() -> Future<std::string> {
         TCPClient client;
         IOStream s = co_await client.connect("127.0.0.1", port);
         co_await s.write("hi\n");
@@ -64,8 +63,7 @@ TEST(NetLifetime, CoroutineHandlerOutlivesTheServer) {
         std::string a = co_await s.read_until("\n");
         std::string b = co_await s.read_until("\n");
         co_return a + b;
-      },
-      5s);
+      });
   EXPECT_EQ(got, "reply\nhi\n");
 }
 
