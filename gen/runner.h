@@ -1,0 +1,193 @@
+// -----------------------------------------------------------------------------
+// runner.h
+// -----------------------------------------------------------------------------
+//
+// gen::Runner, the machinery that drives one coroutine (the document's
+// `gen.Runner`: `handle_yield` and `run`), and what it records for
+// diagnostics. Users do not call it; include "gen/gen.h".
+//
+// Thread-compatible: a Runner belongs to its coroutine's loop thread.
+
+#ifndef TORNADO_GEN_RUNNER_H_
+#define TORNADO_GEN_RUNNER_H_
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "future/future.h"
+#include "gen/internal/source_location.h"
+#include "ioloop/ioloop.h"
+#include "logging/logging.h"
+#include "stack_context/stack_context.h"
+
+namespace tornado::gen {
+
+// Runner
+//
+// Drives one coroutine, organised as the document's `gen.Runner`:
+// `handle_yield` decides what a `co_await` does, `run` resumes the
+// coroutine once the awaited future is done. It lives inside the
+// coroutine's frame (no allocation of its own). Users do not create or
+// call it; it is public so the walkthrough can point at it.
+class Runner final : public ioloop_internal::Suspended {
+ public:
+  Runner() : resume_contexts_(stack_context_internal::current_head()) {}
+  ~Runner() { IOLoop::release(this); }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Runner::handle_yield()
+  //
+  // Called at a `co_await` of a future that is not done. Hands it to
+  // `IOLoop::add_future` with `inner` (which calls `run`) and returns true:
+  // suspend. Returns false (go on at once) when the stack contexts are
+  // inconsistent; the `co_await` then throws.
+  template <class T>
+  bool handle_yield(Future<T>& future, size_t& token) {
+    logging::trace("handle_yield");
+    if (!check_contexts()) return false;
+    IOLoop& loop = IOLoop::current();
+    loop.adopt(this);
+    since_ns_ = loop.coarse_time_ns();
+    token = loop.add_future_cancellable(future, [this](Future<T>) {
+      logging::trace("inner");
+      run();
+    });
+    return true;
+  }
+
+  // `co_await gen::moment`: one trip through the loop's callback queue.
+  bool handle_yield_moment() {
+    logging::trace("handle_yield");
+    if (!check_contexts()) return false;
+    IOLoop& loop = IOLoop::current();
+    loop.adopt(this);
+    since_ns_ = loop.coarse_time_ns();
+    loop.add_callback([this] { run(); });
+    return true;
+  }
+
+  // Runner::run()
+  //
+  // Resumes the coroutine; the pending `co_await` then reads the future's
+  // result (or rethrows its exception) inside the coroutine.
+  void run() {
+    logging::trace("run");
+    IOLoop::release(this);
+    resume_contexts_ = stack_context_internal::current_head();
+    handle_.resume();  // may destroy *this (the coroutine finished)
+  }
+
+  void set_handle(std::coroutine_handle<> h) { handle_ = h; }
+
+  // Runner::check_contexts()
+  //
+  // The document's check: are the contexts those recorded when the
+  // coroutine was last resumed? If not (it is suspending inside a context
+  // scope), restores them, marks the scopes left behind, and arranges for
+  // the pending co_await to throw StackContextInconsistentError.
+  bool check_contexts();
+
+  // True once, after check_contexts found the contexts inconsistent.
+  bool take_inconsistency() { return std::exchange(inconsistent_, false); }
+
+  // The contexts are as they were when the coroutine was last resumed.
+  bool contexts_consistent_fast() const {
+    return stack_context_internal::current_head() == resume_contexts_;
+  }
+
+  // The loop is closing: destroy the suspended frame (and so this Runner).
+  void destroy_suspended() noexcept override { handle_.destroy(); }
+
+  // Keeps `p` until the frame is destroyed: the callable a coroutine
+  // lambda was started from (IOLoop::run_sync, add_callback, ...), whose
+  // captures the frame uses through `this`.
+  void keep_alive(std::shared_ptr<void> p) noexcept override;
+
+  // ---- Diagnostics (gen::dump_coroutines, async chains of exceptions) ----
+  // Recorded at each suspension: cheap stores, no allocation, and a coarse
+  // clock read (~5 ns).
+
+  // Where the coroutine is suspended, and on what. Awaiting another
+  // coroutine's future marks this Runner as that future's awaiter (the
+  // FutureAwaiter clears the mark when the co_await ends or the frame is
+  // destroyed, so the child never sees a dead parent).
+  template <class T>
+  void note_suspension(const gen_internal::SourceLocation& where, Future<T>& awaited) {
+    where_ = where;
+    awaited_state_ = future_internal::Access::state_id(awaited);
+    if (future_internal::Access::producer(awaited) != nullptr) {
+      future_internal::Access::set_awaiter(awaited, as_suspended());
+      awaiting_ = "coroutine";
+    } else {
+      const char* label = future_internal::Access::label(awaited);
+      awaiting_ = label != nullptr ? label : "future";
+    }
+  }
+  void note_moment(const gen_internal::SourceLocation& where) {
+    where_ = where;
+    awaited_state_ = nullptr;
+    awaiting_ = "moment";
+  }
+  // Called once, with the coroutine's own future's state.
+  void set_own_state(const void* s, void* const* awaiter_slot) {
+    own_state_ = s;
+    own_awaiter_ = awaiter_slot;
+  }
+  void set_parent_future(const void* s) { parent_future_ = s; }
+
+  // The coroutine awaiting this one, if one still is.
+  Runner* awaiting_parent() const {
+    void* a = own_awaiter_ != nullptr ? *own_awaiter_ : nullptr;
+    return a != nullptr ? from_suspended(a) : nullptr;
+  }
+  // The Runner as stored in a future's producer/awaiter fields.
+  void* as_suspended() { return static_cast<ioloop_internal::Suspended*>(this); }
+  static Runner* from_suspended(void* p) {
+    return static_cast<Runner*>(static_cast<ioloop_internal::Suspended*>(p));
+  }
+  const void* own_state() const { return own_state_; }
+  const void* awaited_state() const { return awaited_state_; }
+  const void* parent_future() const { return parent_future_; }
+  const gen_internal::SourceLocation& where() const { return where_; }
+  const char* awaiting() const { return awaiting_; }
+  int64_t since_ns() const { return since_ns_; }
+  static int64_t coarse_now_ns();
+
+  // "function at file:line" of the last suspension.
+  std::string describe_frame() const;
+  // This coroutine and those awaiting it, one line each (for exceptions).
+  std::string async_chain() const;
+
+ private:
+  std::coroutine_handle<> handle_;
+  const stack_context_internal::Node* resume_contexts_;
+  bool inconsistent_ = false;
+  gen_internal::SourceLocation where_{};
+  const char* awaiting_ = nullptr;
+  const void* awaited_state_ = nullptr;
+  const void* own_state_ = nullptr;
+  const void* parent_future_ = nullptr;  // a multi() awaiting this one
+  void* const* own_awaiter_ = nullptr;   // in the own future's state
+  int64_t since_ns_ = 0;
+  std::shared_ptr<void> keep_alive_;
+};
+
+namespace gen_internal {
+
+// The coroutine that will complete `f`, if `f` belongs to one still running.
+template <class T>
+Runner* runner_of(const Future<T>& f) {
+  void* p = future_internal::Access::producer(f);
+  return p != nullptr ? Runner::from_suspended(p) : nullptr;
+}
+
+}  // namespace gen_internal
+
+}  // namespace tornado::gen
+
+#endif  // TORNADO_GEN_RUNNER_H_
