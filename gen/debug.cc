@@ -16,7 +16,7 @@
 namespace tornado::gen {
 size_t dump_coroutines(std::ostream& os, IOLoop& loop) {
   std::vector<const Runner*> all;
-  loop.for_each_suspended([&](ioloop_internal::Suspended* s) {
+  ioloop_internal::LoopAccess::for_each_suspended(loop, [&](ioloop_internal::Suspended* s) {
     all.push_back(static_cast<const Runner*>(s));
   });
   // Who awaits whom: a coroutine's parent is the coroutine awaiting its

@@ -36,7 +36,7 @@ namespace tornado::gen {
 class Runner final : public ioloop_internal::Suspended {
  public:
   Runner() : resume_contexts_(stack_context_internal::current_head()) {}
-  ~Runner() { IOLoop::release(this); }
+  ~Runner() { ioloop_internal::LoopAccess::release(this); }
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
@@ -51,9 +51,9 @@ class Runner final : public ioloop_internal::Suspended {
     logging::trace("handle_yield");
     if (!check_contexts()) return false;
     IOLoop& loop = IOLoop::current();
-    loop.adopt(this);
-    since_ns_ = loop.coarse_time_ns();
-    token = loop.add_future_cancellable(future, [this](Future<T>) {
+    ioloop_internal::LoopAccess::adopt(loop, this);
+    since_ns_ = ioloop_internal::LoopAccess::coarse_time_ns(loop);
+    token = ioloop_internal::LoopAccess::add_future_cancellable(loop, future, [this](Future<T>) {
       logging::trace("inner");
       run();
     });
@@ -65,8 +65,8 @@ class Runner final : public ioloop_internal::Suspended {
     logging::trace("handle_yield");
     if (!check_contexts()) return false;
     IOLoop& loop = IOLoop::current();
-    loop.adopt(this);
-    since_ns_ = loop.coarse_time_ns();
+    ioloop_internal::LoopAccess::adopt(loop, this);
+    since_ns_ = ioloop_internal::LoopAccess::coarse_time_ns(loop);
     loop.add_callback([this] { run(); });
     return true;
   }
@@ -77,7 +77,7 @@ class Runner final : public ioloop_internal::Suspended {
   // result (or rethrows its exception) inside the coroutine.
   void run() {
     logging::trace("run");
-    IOLoop::release(this);
+    ioloop_internal::LoopAccess::release(this);
     resume_contexts_ = stack_context_internal::current_head();
     handle_.resume();  // may destroy *this (the coroutine finished)
   }

@@ -416,7 +416,15 @@ class IOLoop {
   // Which poller this loop uses ("epoll" or "poll").
   const char* poller_name() const { return poller_->name(); }
 
-  // For //gen: a suspended coroutine frame the loop now owns, and its
+  // For tests: pending timeouts (live) and heap entries (with cancelled).
+  size_t pending_timeouts() const { return timeouts_.live(); }
+  size_t timeout_heap_size() const { return timeouts_.heap_size(); }
+
+ private:
+  friend struct ioloop_internal::LoopAccess;
+
+  // Internals for //gen, reached through ioloop_internal::LoopAccess.
+  // A suspended coroutine frame the loop now owns, and its
   // release when the coroutine resumes (or its frame is destroyed).
   void adopt(ioloop_internal::Suspended* s);
   static void release(ioloop_internal::Suspended* s) noexcept;
@@ -440,12 +448,6 @@ class IOLoop {
   // has been suspended). May lag by the iterations since the last poll.
   int64_t coarse_time_ns() const { return coarse_now_ns_; }
 
-  // For tests: pending timeouts (live) and heap entries (with cancelled).
-  size_t pending_timeouts() const { return timeouts_.live(); }
-  size_t timeout_heap_size() const { return timeouts_.heap_size(); }
-
- private:
-  friend struct ioloop_internal::LoopAccess;
   struct Kernel;
   IOLoop(Options options, Kernel kernel);
 

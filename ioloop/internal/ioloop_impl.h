@@ -20,11 +20,25 @@
 namespace tornado {
 namespace ioloop_internal {
 
-// What //gen and PeriodicCallback may see of a loop.
+// What //gen, //net and PeriodicCallback may see of a loop (users must
+// not: these are the loop's internals).
 struct LoopAccess {
   static const std::shared_ptr<LoopAnchor>& anchor(const IOLoop& loop) {
     return loop.anchor_;
   }
+  // A suspended coroutine frame the loop now owns, and its release when
+  // the coroutine resumes (or its frame is destroyed).
+  static void adopt(IOLoop& loop, Suspended* s) { loop.adopt(s); }
+  static void release(Suspended* s) noexcept { IOLoop::release(s); }
+  template <class F>
+  static void for_each_suspended(const IOLoop& loop, F&& f) {
+    loop.for_each_suspended(std::forward<F>(f));
+  }
+  template <class T, class F>
+  static size_t add_future_cancellable(IOLoop& loop, Future<T>& f, F cb) {
+    return loop.add_future_cancellable(f, std::move(cb));
+  }
+  static int64_t coarse_time_ns(const IOLoop& loop) { return loop.coarse_now_ns_; }
 };
 
 // keep_alive_with()
