@@ -49,6 +49,12 @@ def tornado_cpp_dependencies():
     )
     _declare(
         _stub_repo,
+        "rules_shell",
+        marker = Label("//third_party/rules_shell:BUILD.bazel"),
+        files = ["BUILD.bazel", "shell/BUILD.bazel", "shell/sh_test.bzl", "shell/sh_binary.bzl"],
+    )
+    _declare(
+        _stub_repo,
         "rules_java",
         marker = Label("//third_party/rules_java:BUILD.bazel"),
         files = ["BUILD.bazel", "java/BUILD.bazel", "java/defs.bzl"],
