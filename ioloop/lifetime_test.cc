@@ -430,6 +430,24 @@ TEST(PeriodicCallbackLifetime, OutlivingItsLoopIsHarmless) {
   EXPECT_EQ(calls, before);
 }
 
+// A PeriodicCallback made before make_current() used to bind to the
+// never-run IOLoop::instance(); it runs on the loop it is started on.
+TEST(PeriodicCallbackLifetime, BindsToTheLoopItIsStartedOn) {
+  std::thread([] {
+    IOLoop::Options o;
+    o.make_current = false;
+    IOLoop loop(o);
+    int calls = 0;
+    PeriodicCallback pc([&] { ++calls; }, 1ms);  // no loop yet
+    loop.make_current();
+    pc.start();
+    run_until(loop, [&] { return calls > 0; });
+    EXPECT_GT(calls, 0);
+    pc.stop();
+    EXPECT_EQ(loop.pending_timeouts(), 0u);
+  }).join();
+}
+
 // ---- 11. Time arithmetic saturates --------------------------------------------------
 
 TEST(TimeSaturates, RunSyncWithAHugeTimeoutDoesNotTimeOut) {
