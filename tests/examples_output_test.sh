@@ -43,6 +43,17 @@ else
   echo "ok: examples/hang"
 fi
 
+# The README's exception-chain sample is what examples/exception_chain
+# logs, line for line (so its file:line references cannot go stale).
+readme_chain=$(sed -n '/^\[tornado ERROR\] Future exception was never retrieved: std::runtime_error: deep failure$/,/^```$/p' README.md | sed '$d')
+actual_chain=$("$bin/exception_chain" 2>&1 >/dev/null)
+if [[ -z "$readme_chain" || "$actual_chain" != "$readme_chain" ]]; then
+  echo "FAIL: README's exception chain sample:"; echo "$readme_chain"
+  echo "examples/exception_chain logs:"; echo "$actual_chain"; fail=1
+else
+  echo "ok: README exception chain sample"
+fi
+
 trace=$("$bin/asyn_sum" --trace | grep '^--' | tr '\n' ' ')
 expected_trace="-- add_callback -- handle_yield -- add_future -- inner -- run "
 if [[ "$trace" != "$expected_trace" ]]; then
