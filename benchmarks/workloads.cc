@@ -26,11 +26,11 @@
 #include <thread>
 #include <vector>
 
-#include "future/future.h"
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
-#include "net/iostream.h"
-#include "net/tcpserver.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/net/iostream.h"
+#include "tornado/net/tcpserver.h"
 
 namespace {
 

@@ -13,10 +13,10 @@
 #include <cstring>
 #include <string_view>
 
-#include "future/future.h"
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
-#include "logging/logging.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/logging/logging.h"
 
 using tornado::Future;
 using tornado::IOLoop;

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
-#include "net/iostream.h"
-#include "net/tcpclient.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/net/iostream.h"
+#include "tornado/net/tcpclient.h"
 
 using namespace std::chrono_literals;
 using tornado::Future;

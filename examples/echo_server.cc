@@ -9,10 +9,10 @@
 #include <cstring>
 #include <string>
 
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
-#include "net/iostream.h"
-#include "net/tcpserver.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/net/iostream.h"
+#include "tornado/net/tcpserver.h"
 
 using tornado::Future;
 using tornado::IOStream;

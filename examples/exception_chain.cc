@@ -5,8 +5,8 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
 
 using tornado::Future;
 

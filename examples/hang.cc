@@ -13,8 +13,8 @@
 #include <iostream>
 #include <vector>
 
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
 
 using namespace std::chrono_literals;
 using tornado::Future;

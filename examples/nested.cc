@@ -15,9 +15,9 @@
 
 #include <cstdio>
 
-#include "future/future.h"
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
 
 using tornado::Future;
 using tornado::IOLoop;

@@ -3,8 +3,8 @@
 
 #include <cstdio>
 
-#include "gen/gen.h"        // //gen
-#include "ioloop/ioloop.h"  // //ioloop
+#include "tornado/gen/gen.h"        // //gen
+#include "tornado/ioloop/ioloop.h"  // //ioloop
 
 using tornado::Future;
 using tornado::IOLoop;

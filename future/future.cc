@@ -1,8 +1,8 @@
-#include "future/future.h"
+#include "tornado/future/future.h"
 
 #include <string>
 
-#include "logging/logging.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado::future_internal {
 

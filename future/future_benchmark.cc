@@ -3,8 +3,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "future/future.h"
-#include "testing/alloc_counter.h"
+#include "tornado/future/future.h"
+#include "tornado/testing/alloc_counter.h"
 
 namespace tornado {
 namespace {

@@ -2,7 +2,7 @@
 // the Future itself (the @return_future / TCP client parts need an IOLoop
 // and networking; see //ioloop and //gen).
 
-#include "future/future.h"
+#include "tornado/future/future.h"
 
 #include <memory>
 #include <stdexcept>
@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "logging/logging.h"
-#include "testing/alloc_counter.h"
+#include "tornado/logging/logging.h"
+#include "tornado/testing/alloc_counter.h"
 
 namespace tornado {
 namespace {

@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "ioloop/periodic_callback.h"
-#include "logging/logging.h"
-#include "stack_context/stack_context.h"
+#include "tornado/ioloop/periodic_callback.h"
+#include "tornado/logging/logging.h"
+#include "tornado/stack_context/stack_context.h"
 
 namespace tornado {
 namespace {

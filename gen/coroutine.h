@@ -18,11 +18,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "future/future.h"
-#include "gen/internal/source_location.h"
-#include "gen/runner.h"
-#include "ioloop/ioloop.h"
-#include "stack_context/stack_context.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/internal/source_location.h"
+#include "tornado/gen/runner.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/stack_context/stack_context.h"
 
 namespace tornado::gen {
 

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "ioloop/periodic_callback.h"
-#include "logging/logging.h"
+#include "tornado/ioloop/periodic_callback.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace {

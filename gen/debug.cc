@@ -1,4 +1,4 @@
-#include "gen/debug.h"
+#include "tornado/gen/debug.h"
 
 #include <signal.h>
 
@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gen/runner.h"
+#include "tornado/gen/runner.h"
 
 namespace tornado::gen {
 size_t dump_coroutines(std::ostream& os, IOLoop& loop) {

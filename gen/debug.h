@@ -15,7 +15,7 @@
 #include <cstddef>
 #include <ostream>
 
-#include "ioloop/ioloop.h"
+#include "tornado/ioloop/ioloop.h"
 
 namespace tornado::gen {
 

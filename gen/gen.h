@@ -70,12 +70,12 @@
 
 // The umbrella header: everything of //gen, one header a job (folly's
 // coro/ layout).
-#include "gen/coroutine.h"      // the promise, awaiters, gen::moment
-#include "gen/debug.h"          // dump_coroutines, install_dump_on_signal
-#include "gen/multi.h"          // gen::multi
-#include "gen/runner.h"         // gen::Runner
-#include "gen/sleep.h"          // gen::sleep, gen::maybe_future
-#include "gen/wait_iterator.h"  // gen::WaitIterator
-#include "gen/with_timeout.h"   // gen::with_timeout
+#include "tornado/gen/coroutine.h"      // the promise, awaiters, gen::moment
+#include "tornado/gen/debug.h"          // dump_coroutines, install_dump_on_signal
+#include "tornado/gen/multi.h"          // gen::multi
+#include "tornado/gen/runner.h"         // gen::Runner
+#include "tornado/gen/sleep.h"          // gen::sleep, gen::maybe_future
+#include "tornado/gen/wait_iterator.h"  // gen::WaitIterator
+#include "tornado/gen/with_timeout.h"   // gen::with_timeout
 
 #endif  // TORNADO_GEN_GEN_H_

@@ -5,8 +5,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "gen/gen.h"
-#include "testing/alloc_counter.h"
+#include "tornado/gen/gen.h"
+#include "tornado/testing/alloc_counter.h"
 
 namespace tornado {
 namespace {

@@ -3,7 +3,7 @@
 // removed in Tornado 6 and is not ported), plus the lifetime and depth
 // guarantees of //gen.
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 
 #include <memory>
 #include <stdexcept>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "logging/logging.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace {

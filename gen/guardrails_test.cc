@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
 
 namespace tornado {

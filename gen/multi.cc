@@ -1,9 +1,9 @@
-#include "gen/multi.h"
+#include "tornado/gen/multi.h"
 
 #include <exception>
 
-#include "gen/with_timeout.h"
-#include "logging/logging.h"
+#include "tornado/gen/with_timeout.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado::gen {
 namespace gen_internal {

@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "future/future.h"
-#include "gen/runner.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/runner.h"
 
 namespace tornado::gen {
 

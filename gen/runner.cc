@@ -1,4 +1,4 @@
-#include "gen/runner.h"
+#include "tornado/gen/runner.h"
 
 #include <time.h>
 
@@ -7,8 +7,8 @@
 #include <string_view>
 #include <utility>
 
-#include "gen/coroutine.h"
-#include "logging/logging.h"
+#include "tornado/gen/coroutine.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado::gen {
 

@@ -18,11 +18,11 @@
 #include <string>
 #include <utility>
 
-#include "future/future.h"
-#include "gen/internal/source_location.h"
-#include "ioloop/ioloop.h"
-#include "logging/logging.h"
-#include "stack_context/stack_context.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/internal/source_location.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/logging/logging.h"
+#include "tornado/stack_context/stack_context.h"
 
 namespace tornado::gen {
 

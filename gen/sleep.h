@@ -12,8 +12,8 @@
 #include <chrono>
 #include <utility>
 
-#include "future/future.h"
-#include "ioloop/ioloop.h"
+#include "tornado/future/future.h"
+#include "tornado/ioloop/ioloop.h"
 
 namespace tornado::gen {
 

@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "logging/logging.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace {

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "future/future.h"
+#include "tornado/future/future.h"
 
 namespace tornado::gen {
 

@@ -14,9 +14,9 @@
 #include <exception>
 #include <utility>
 
-#include "future/future.h"
-#include "gen/runner.h"
-#include "ioloop/ioloop.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/runner.h"
+#include "tornado/ioloop/ioloop.h"
 
 namespace tornado::gen {
 

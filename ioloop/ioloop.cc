@@ -1,4 +1,4 @@
-#include "ioloop/ioloop.h"
+#include "tornado/ioloop/ioloop.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -9,8 +9,8 @@
 #include <string>
 #include <system_error>
 
-#include "ioloop/internal/reserve.h"
-#include "logging/logging.h"
+#include "tornado/ioloop/internal/reserve.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace {

@@ -93,16 +93,16 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "future/future.h"
-#include "ioloop/internal/anchor.h"
-#include "ioloop/internal/poller.h"
-#include "ioloop/internal/task.h"
-#include "ioloop/internal/thread_pool.h"
-#include "ioloop/internal/time.h"
-#include "ioloop/internal/timeout_heap.h"
-#include "ioloop/internal/waker.h"
-#include "logging/logging.h"
-#include "stack_context/stack_context.h"
+#include "tornado/future/future.h"
+#include "tornado/ioloop/internal/anchor.h"
+#include "tornado/ioloop/internal/poller.h"
+#include "tornado/ioloop/internal/task.h"
+#include "tornado/ioloop/internal/thread_pool.h"
+#include "tornado/ioloop/internal/time.h"
+#include "tornado/ioloop/internal/timeout_heap.h"
+#include "tornado/ioloop/internal/waker.h"
+#include "tornado/logging/logging.h"
+#include "tornado/stack_context/stack_context.h"
 
 namespace tornado {
 
@@ -558,6 +558,6 @@ class IOLoop {
 
 }  // namespace tornado
 
-#include "ioloop/internal/ioloop_impl.h"  // IWYU pragma: export
+#include "tornado/ioloop/internal/ioloop_impl.h"  // IWYU pragma: export
 
 #endif  // TORNADO_IOLOOP_IOLOOP_H_

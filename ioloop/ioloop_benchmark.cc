@@ -10,8 +10,8 @@
 #include <mutex>
 #include <thread>
 
-#include "ioloop/ioloop.h"
-#include "testing/alloc_counter.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/testing/alloc_counter.h"
 
 namespace tornado {
 namespace {

@@ -3,7 +3,7 @@
 // poll(2) with the document's pipe waker): Tornado's "one suite, every
 // implementation".
 
-#include "ioloop/ioloop.h"
+#include "tornado/ioloop/ioloop.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "ioloop/periodic_callback.h"
-#include "logging/logging.h"
-#include "stack_context/stack_context.h"
+#include "tornado/ioloop/periodic_callback.h"
+#include "tornado/logging/logging.h"
+#include "tornado/stack_context/stack_context.h"
 
 namespace tornado {
 namespace {

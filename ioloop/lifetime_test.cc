@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "ioloop/ioloop.h"
-#include "ioloop/periodic_callback.h"
-#include "logging/logging.h"
-#include "stack_context/stack_context.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/ioloop/periodic_callback.h"
+#include "tornado/logging/logging.h"
+#include "tornado/stack_context/stack_context.h"
 
 // ---- Allocation failure injection ----------------------------------------------
 //

@@ -1,4 +1,4 @@
-#include "ioloop/periodic_callback.h"
+#include "tornado/ioloop/periodic_callback.h"
 
 namespace tornado {
 

@@ -27,8 +27,8 @@
 #include <memory>
 #include <stdexcept>
 
-#include "ioloop/internal/inline_function.h"
-#include "ioloop/ioloop.h"
+#include "tornado/ioloop/internal/inline_function.h"
+#include "tornado/ioloop/ioloop.h"
 
 namespace tornado {
 

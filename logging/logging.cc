@@ -1,4 +1,4 @@
-#include "logging/logging.h"
+#include "tornado/logging/logging.h"
 
 #include <cstdio>
 #include <cxxabi.h>

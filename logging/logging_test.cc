@@ -1,4 +1,4 @@
-#include "logging/logging.h"
+#include "tornado/logging/logging.h"
 
 #include <stdexcept>
 #include <string>

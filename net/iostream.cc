@@ -1,4 +1,4 @@
-#include "net/iostream.h"
+#include "tornado/net/iostream.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -12,7 +12,7 @@
 #include <system_error>
 #include <utility>
 
-#include "logging/logging.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 

@@ -40,8 +40,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "future/future.h"
-#include "ioloop/ioloop.h"
+#include "tornado/future/future.h"
+#include "tornado/ioloop/ioloop.h"
 
 namespace tornado {
 

@@ -11,12 +11,12 @@
 #include <memory>
 #include <string>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "net/iostream.h"
-#include "net/tcpclient.h"
-#include "net/tcpserver.h"
-#include "testing/async_test.h"
+#include "tornado/net/iostream.h"
+#include "tornado/net/tcpclient.h"
+#include "tornado/net/tcpserver.h"
+#include "tornado/testing/async_test.h"
 
 namespace tornado {
 namespace {

@@ -22,10 +22,10 @@
 #include <thread>
 #include <vector>
 
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
-#include "net/iostream.h"
-#include "net/tcpserver.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/net/iostream.h"
+#include "tornado/net/tcpserver.h"
 
 namespace tornado {
 namespace {

@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "logging/logging.h"
-#include "net/iostream.h"
-#include "net/tcpclient.h"
-#include "net/tcpserver.h"
+#include "tornado/logging/logging.h"
+#include "tornado/net/iostream.h"
+#include "tornado/net/tcpclient.h"
+#include "tornado/net/tcpserver.h"
 
 namespace tornado {
 namespace {

@@ -1,4 +1,4 @@
-#include "net/tcpclient.h"
+#include "tornado/net/tcpclient.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,7 +12,7 @@
 #include <system_error>
 #include <vector>
 
-#include "net/internal/address.h"
+#include "tornado/net/internal/address.h"
 
 namespace tornado {
 namespace {

@@ -23,9 +23,9 @@
 #include <optional>
 #include <string>
 
-#include "future/future.h"
-#include "ioloop/ioloop.h"
-#include "net/iostream.h"
+#include "tornado/future/future.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/net/iostream.h"
 
 namespace tornado {
 

@@ -1,4 +1,4 @@
-#include "net/tcpserver.h"
+#include "tornado/net/tcpserver.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -11,8 +11,8 @@
 #include <cstring>
 #include <system_error>
 
-#include "logging/logging.h"
-#include "net/internal/address.h"
+#include "tornado/logging/logging.h"
+#include "tornado/net/internal/address.h"
 
 namespace tornado {
 

@@ -37,9 +37,9 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "future/future.h"
-#include "ioloop/ioloop.h"
-#include "net/iostream.h"
+#include "tornado/future/future.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/net/iostream.h"
 
 namespace tornado {
 

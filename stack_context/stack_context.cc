@@ -1,7 +1,7 @@
-#include "stack_context/stack_context.h"
+#include "tornado/stack_context/stack_context.h"
 
 #include "absl/container/inlined_vector.h"
-#include "logging/logging.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace stack_context_internal {

@@ -52,7 +52,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "stack_context/internal/node.h"
+#include "tornado/stack_context/internal/node.h"
 
 namespace tornado {
 

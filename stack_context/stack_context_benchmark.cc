@@ -6,8 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "stack_context/stack_context.h"
-#include "testing/alloc_counter.h"
+#include "tornado/stack_context/stack_context.h"
+#include "tornado/testing/alloc_counter.h"
 
 namespace tornado {
 namespace {

@@ -2,7 +2,7 @@
 // sense without an IOLoop: "later" is a queue of wrapped callables run by
 // hand, which is what the IOLoop does with them.
 
-#include "stack_context/stack_context.h"
+#include "tornado/stack_context/stack_context.h"
 
 #include <functional>
 #include <stdexcept>
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "logging/logging.h"
-#include "testing/alloc_counter.h"
+#include "tornado/logging/logging.h"
+#include "tornado/testing/alloc_counter.h"
 
 namespace tornado {
 namespace {

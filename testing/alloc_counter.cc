@@ -1,4 +1,4 @@
-#include "testing/alloc_counter.h"
+#include "tornado/testing/alloc_counter.h"
 
 #include <cstdlib>
 #include <new>

@@ -1,4 +1,4 @@
-#include "testing/async_test.h"
+#include "tornado/testing/async_test.h"
 
 #include <cstdlib>
 #include <sstream>

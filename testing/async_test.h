@@ -45,10 +45,10 @@
 #include <string_view>
 #include <vector>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "ioloop/ioloop.h"
-#include "logging/logging.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado::testing {
 

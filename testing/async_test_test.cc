@@ -2,7 +2,7 @@
 // timeout that reports the coroutine dump; ExpectLog; unexpected ERROR
 // lines failing a test; teardown that closes quietly.
 
-#include "testing/async_test.h"
+#include "tornado/testing/async_test.h"
 
 #include <chrono>
 #include <stdexcept>

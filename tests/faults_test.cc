@@ -13,11 +13,11 @@
 #include <system_error>
 #include <vector>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "ioloop/ioloop.h"
-#include "ioloop/periodic_callback.h"
-#include "logging/logging.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/ioloop/periodic_callback.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace {

@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "ioloop/ioloop.h"
-#include "logging/logging.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace {

@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "future/future.h"
-#include "gen/gen.h"
+#include "tornado/future/future.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "ioloop/ioloop.h"
-#include "logging/logging.h"
-#include "stack_context/stack_context.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/logging/logging.h"
+#include "tornado/stack_context/stack_context.h"
 
 namespace tornado {
 namespace {

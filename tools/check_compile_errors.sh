@@ -8,10 +8,14 @@ cd "$(dirname "$0")/.."
 CXX=${CXX:-g++}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Our headers are included as "tornado/<library>/..." (Bazel's
+# include_prefix); outside Bazel, a link gives the same paths.
+mkdir -p "$tmp/include"
+ln -s "$(pwd)" "$tmp/include/tornado"
 status=0
 
 compile() {  # compile <file>: syntax-only, our flags
-  "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -I. "$1" 2>&1
+  "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -I"$tmp/include" "$1" 2>&1
 }
 
 # expect_error <name> <expected message fragment> <code>
@@ -46,15 +50,15 @@ expect_ok() {
 }
 
 expect_error co_await_int "co_await in a tornado coroutine takes a tornado::Future<T>" '
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 tornado::Future<int> f() { int x = co_await 42; co_return x; }'
 
 expect_error run_sync_not_callable "IOLoop::run_sync: pass a callable taking no arguments" '
-#include "ioloop/ioloop.h"
+#include "tornado/ioloop/ioloop.h"
 int main() { tornado::IOLoop loop; loop.run_sync(42); }'
 
 expect_ok spawn_callback_coroutine '
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 int main() {
   tornado::IOLoop loop;
   loop.spawn_callback([]() -> tornado::Future<void> { co_await tornado::gen::moment; });
@@ -63,7 +67,7 @@ int main() {
 }'
 
 expect_ok run_sync_future '
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 tornado::Future<int> f() { co_return 1; }
 int main() { tornado::IOLoop loop; return loop.run_sync(f()) == 1 ? 0 : 1; }'
 

@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 CXX=${CXX:-g++}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Our headers are included as "tornado/<library>/..." (Bazel's
+# include_prefix); outside Bazel, a link gives the same paths.
+mkdir -p "$tmp/include"
+ln -s "$(pwd)" "$tmp/include/tornado"
 status=0
 
 for md in docs/guide.md docs/lifetimes.md; do
@@ -26,16 +30,16 @@ prelude = """#include <cstdio>
 #include <string>
 #include <thread>
 #include <tuple>
-#include "gen/gen.h"
+#include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
-#include "ioloop/ioloop.h"
-#include "ioloop/periodic_callback.h"
-#include "logging/logging.h"
-#include "net/iostream.h"
-#include "net/tcpclient.h"
-#include "net/tcpserver.h"
-#include "stack_context/stack_context.h"
-#include "testing/async_test.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/ioloop/periodic_callback.h"
+#include "tornado/logging/logging.h"
+#include "tornado/net/iostream.h"
+#include "tornado/net/tcpclient.h"
+#include "tornado/net/tcpserver.h"
+#include "tornado/stack_context/stack_context.h"
+#include "tornado/testing/async_test.h"
 // Placeholders the docs use.
 [[maybe_unused]] static int slow_query() { return 1; }
 [[maybe_unused]] static void use(const std::string&) {}
@@ -56,7 +60,7 @@ for m in re.finditer(r"^( *)```cpp( body)?\n(.*?)^\1```", text, re.S | re.M):
 open(out, "w").write("\n".join(parts) + "\n")
 print(f"{md}: {n} blocks")
 PY
-  if "$CXX" -std=c++20 -fsyntax-only -Wall -I. "$out"; then
+  if "$CXX" -std=c++20 -fsyntax-only -Wall -I"$tmp/include" "$out"; then
     echo "ok: $md compiles"
   else
     echo "FAIL: a C++ block of $md does not compile (errors above)"

@@ -5,8 +5,8 @@
 
 #include <chrono>
 
-#include "future/future.h"
-#include "ioloop/ioloop.h"
+#include "tornado/future/future.h"
+#include "tornado/ioloop/ioloop.h"
 
 template <class T>
 tornado::Future<T> delayed(tornado::IOLoop& loop,

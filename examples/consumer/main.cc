@@ -2,11 +2,12 @@
 #include <cstdio>
 
 #include "delayed.h"
+#include "logging/logging.h"  // ours, not tornado's
 
 int main() {
   tornado::IOLoop loop;
   int v = loop.run_sync(
       [&] { return delayed(loop, std::chrono::milliseconds(1), 42); });
-  std::printf("consumer got %d\n", v);
+  std::printf("%s got %d\n", consumer_logging::tag(), v);
   return v == 42 ? 0 : 1;
 }

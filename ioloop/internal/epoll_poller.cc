@@ -5,7 +5,7 @@
 #include <string>
 #include <system_error>
 
-#include "ioloop/internal/poller.h"
+#include "tornado/ioloop/internal/poller.h"
 
 namespace tornado::ioloop_internal {
 namespace {

@@ -15,7 +15,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "ioloop/internal/reserve.h"
+#include "tornado/ioloop/internal/reserve.h"
 
 namespace tornado {
 namespace ioloop_internal {

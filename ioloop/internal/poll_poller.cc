@@ -6,8 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ioloop/internal/poller.h"
-#include "ioloop/internal/reserve.h"
+#include "tornado/ioloop/internal/poller.h"
+#include "tornado/ioloop/internal/reserve.h"
 
 namespace tornado::ioloop_internal {
 namespace {

@@ -9,8 +9,8 @@
 #include <memory>
 #include <utility>
 
-#include "ioloop/internal/inline_function.h"
-#include "stack_context/stack_context.h"
+#include "tornado/ioloop/internal/inline_function.h"
+#include "tornado/stack_context/stack_context.h"
 
 namespace tornado::ioloop_internal {
 

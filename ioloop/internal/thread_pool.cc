@@ -1,4 +1,4 @@
-#include "ioloop/internal/thread_pool.h"
+#include "tornado/ioloop/internal/thread_pool.h"
 
 #include <stdexcept>
 #include <string>

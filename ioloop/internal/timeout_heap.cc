@@ -1,8 +1,8 @@
-#include "ioloop/internal/timeout_heap.h"
+#include "tornado/ioloop/internal/timeout_heap.h"
 
 #include <algorithm>
 
-#include "ioloop/internal/reserve.h"
+#include "tornado/ioloop/internal/reserve.h"
 
 namespace tornado::ioloop_internal {
 

@@ -26,7 +26,7 @@
 #include <optional>
 #include <vector>
 
-#include "ioloop/internal/task.h"
+#include "tornado/ioloop/internal/task.h"
 
 namespace tornado::ioloop_internal {
 

@@ -1,4 +1,4 @@
-#include "ioloop/internal/timeout_heap.h"
+#include "tornado/ioloop/internal/timeout_heap.h"
 
 #include <vector>
 

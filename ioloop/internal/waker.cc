@@ -1,4 +1,4 @@
-#include "ioloop/internal/waker.h"
+#include "tornado/ioloop/internal/waker.h"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "gen/gen.h"
-#include "ioloop/ioloop.h"
-#include "logging/logging.h"
+#include "tornado/gen/gen.h"
+#include "tornado/ioloop/ioloop.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado {
 namespace {
