@@ -43,11 +43,12 @@ void throw_closed(const char* where) {
 
 IOLoop::IOLoop() : IOLoop(Options()) {}
 
-IOLoop::Kernel::Kernel(const Options& options)
-    : poller(options.poller == PollerKind::kPoll
-                 ? ioloop_internal::make_poll_poller()
-                 : ioloop_internal::make_epoll_poller()),
-      waker(ioloop_internal::make_waker(options.waker)) {}
+namespace ioloop_internal {
+KernelObjects::KernelObjects(const IOLoopOptions& options)
+    : poller(options.poller == PollerKind::kPoll ? make_poll_poller()
+                                                 : make_epoll_poller()),
+      waker(make_waker(options.waker)) {}
+}  // namespace ioloop_internal
 
 // The kernel objects are made while evaluating the delegating call's
 // arguments, before the IOLoop's own construction starts.

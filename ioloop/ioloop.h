@@ -63,16 +63,8 @@
 // including `stop`, only from the loop's thread (from another thread,
 // `add_callback([&] { loop.stop(); })`).
 //
-// Example (the document's asyn_sum, with callbacks):
-//
-//   tornado::IOLoop& loop = tornado::IOLoop::current();
-//   tornado::Future<int> f;
-//   loop.add_callback([f]() mutable { f.set_result(2 + 3); });
-//   loop.add_future(f, [&](tornado::Future<int> f) {
-//     std::cout << f.result() << "\n";
-//     loop.stop();
-//   });
-//   loop.start();
+// Examples: README.md (asyn_sum), docs/guide.md; lifetimes in detail:
+// docs/lifetimes.md.
 
 #ifndef TORNADO_IOLOOP_IOLOOP_H_
 #define TORNADO_IOLOOP_IOLOOP_H_
@@ -94,7 +86,11 @@
 
 #include "absl/functional/any_invocable.h"
 #include "tornado/future/future.h"
+#include "tornado/ioloop/options.h"
+#include "tornado/ioloop/timeout_error.h"
 #include "tornado/ioloop/internal/anchor.h"
+#include "tornado/ioloop/internal/loop_parts.h"
+#include "tornado/ioloop/internal/support.h"
 #include "tornado/ioloop/internal/poller.h"
 #include "tornado/ioloop/internal/task.h"
 #include "tornado/ioloop/internal/thread_pool.h"
@@ -106,78 +102,8 @@
 
 namespace tornado {
 
-// TimeoutError
-//
-// The one timeout error: thrown by `IOLoop::run_sync` and by
-// `gen::with_timeout`.
-class TimeoutError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 class IOLoop;
 
-namespace ioloop_internal {
-
-// A coroutine suspended on a loop. The loop owns the frame while it is
-// suspended: closing or destroying the loop calls `destroy_suspended`.
-// Implemented by //gen's Runner.
-class Suspended {
- public:
-  virtual void destroy_suspended() noexcept = 0;
-  // Keeps `p` until the coroutine's frame is destroyed (the callable a
-  // coroutine lambda was started from; see "Lifetimes").
-  virtual void keep_alive(std::shared_ptr<void> p) noexcept = 0;
-
- protected:
-  ~Suspended() = default;
-
- private:
-  friend class ::tornado::IOLoop;
-  Suspended* prev_ = nullptr;
-  Suspended* next_ = nullptr;
-  IOLoop* loop_ = nullptr;
-};
-
-// Throws std::logic_error("IOLoop::<where>: the loop is closed").
-[[noreturn]] void throw_closed(const char* where);
-
-// The loop running on this thread, if any (set by IOLoop::start).
-extern constinit thread_local IOLoop* tls_running;
-
-template <class T>
-struct future_value {
-  using type = T;
-};
-template <class T>
-struct future_value<Future<T>> {
-  using type = T;
-};
-
-// What the loop captures for a callable scheduled now: the caller's stack
-// contexts, except for a callable made by `stack_context::wrap`, which
-// keeps only its own (Tornado's `wrap` returns it unchanged).
-template <class F>
-ContextRef contexts_for() {
-  if constexpr (stack_context::is_wrapped<std::decay_t<F>>::value) {
-    return nullptr;
-  } else {
-    return stack_context_internal::capture();
-  }
-}
-
-// True when calling `F` with `Args` gives a Future (a coroutine lambda).
-template <class F, class... Args>
-inline constexpr bool returns_future_v =
-    is_future_v<std::invoke_result_t<std::decay_t<F>&, Args...>>;
-
-template <class F>
-class OwningCallable;
-
-// For IOLoop's access-controlled internals (//gen, PeriodicCallback).
-struct LoopAccess;
-
-}  // namespace ioloop_internal
 
 // IOLoop
 //
@@ -194,29 +120,10 @@ class IOLoop {
   static constexpr uint32_t WRITE = 0x004;
   static constexpr uint32_t ERROR = 0x008 | 0x010;
 
-  enum class PollerKind { kEpoll, kPoll };
+  // See tornado/ioloop/options.h.
+  using PollerKind = ioloop_internal::PollerKind;
   using WakerKind = ioloop_internal::WakerKind;
-
-  struct Options {
-    PollerKind poller = PollerKind::kEpoll;
-    // eventfd: one fd and one syscall per wake (see ioloop_benchmark).
-    WakerKind waker = WakerKind::kEventfd;
-    // Tornado 4.5's `make_current` argument: unset, the new loop becomes
-    // the thread's current loop if the thread has none; `true`, it must
-    // (the constructor throws std::logic_error if the thread has a current
-    // loop already); `false`, it does not.
-    std::optional<bool> make_current;
-    // See the file comment; 1 polls on every iteration, as Tornado.
-    int max_iterations_between_polls = 128;
-    // After an iteration that received callbacks from other threads, the
-    // loop spins this long, watching for more, before blocking in poll:
-    // cross-thread hand-offs then need no wake-up syscall on either side.
-    // Zero disables it. Costs at most this much CPU per such idle period.
-    std::chrono::microseconds idle_spin{50};
-    // Worker threads of run_in_executor's pool (started on first use); at
-    // least 1 (the constructor throws std::invalid_argument otherwise).
-    int executor_threads = 2;
-  };
+  using Options = IOLoopOptions;
 
   // IOLoop::Timeout
   //
@@ -448,19 +355,13 @@ class IOLoop {
   // has been suspended). May lag by the iterations since the last poll.
   int64_t coarse_time_ns() const { return coarse_now_ns_; }
 
-  struct Kernel;
+  // The kernel objects, made first (see internal/loop_parts.h).
+  using Kernel = ioloop_internal::KernelObjects;
   IOLoop(Options options, Kernel kernel);
 
-  using Handler = ioloop_internal::BasicTask<void(int, uint32_t)>;
-  struct HandlerEntry {
-    Handler handler;
-    uint32_t events;
-  };
-  struct SignalSlot {
-    std::atomic<int> state{0};
-    alignas(absl::AnyInvocable<void()>) unsigned char storage[sizeof(
-        absl::AnyInvocable<void()>)];
-  };
+  using Handler = ioloop_internal::Handler;
+  using HandlerEntry = ioloop_internal::HandlerEntry;
+  using SignalSlot = ioloop_internal::SignalSlot;
   static constexpr int kSlotFree = 0, kSlotFilling = 1, kSlotReady = 2;
 
   void check_open(const char* where) const {
@@ -495,15 +396,6 @@ class IOLoop {
 
   template <class F>
   auto run_sync_impl(F func, std::optional<duration> timeout);
-
-  // The kernel objects, made first: if making one fails, the exception
-  // leaves a plain struct (no half-built polymorphic IOLoop to unwind).
-  struct Kernel {
-    explicit Kernel(const Options& options);
-    Kernel(Kernel&&) = default;
-    std::unique_ptr<ioloop_internal::Poller> poller;
-    std::unique_ptr<ioloop_internal::Waker> waker;
-  };
 
   Options options_;
   Kernel kernel_;
