@@ -92,6 +92,8 @@ void IOLoop::start() {
     stopped_ = false;
     return;
   }
+  // Futures created while the loop runs are biased to this thread.
+  future_internal::LoopThreadScope biased_futures;
   IOLoop* old_current = tls_current;
   IOLoop* old_running = ioloop_internal::tls_running;
   tls_current = this;
@@ -155,6 +157,8 @@ void IOLoop::close(bool all_fds) {
   removed_handlers_.clear();
   destroy_suspended_frames();
   pending_.clear();
+  // Frees this thread's futures whose last handle went elsewhere.
+  future_internal::drain_released();
   if (tls_current == this) tls_current = nullptr;
 }
 
@@ -250,6 +254,8 @@ void IOLoop::handle_callback_exception(std::exception_ptr e) {
 // ---- the iteration --------------------------------------------------------------
 
 void IOLoop::run_once() {
+  // Frees futures of this thread whose last handle went elsewhere.
+  future_internal::drain_released();
   // (1) Snapshot: callbacks queued so far, and the due timeouts.
   if (has_incoming()) collect_incoming();
   ready_.swap(pending_);
