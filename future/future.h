@@ -23,15 +23,35 @@
 // logs "Future exception was never retrieved: ..." when its last handle
 // goes away, as Tornado and asyncio do.
 //
-// Thread-safety: thread-compatible, and deliberately without atomics: a
-// future and all its handles belong to one thread at a time (normally one
-// IOLoop's). Other threads complete it by scheduling the completion on
-// that loop with `IOLoop::add_callback`. A handle may be *moved* to another
-// thread, but copying or destroying handles of one future on two threads
-// at once is a data race.
+// Thread-safety: handles are thread-safe, results are not. Copying,
+// moving and destroying `Future` handles is safe on any thread, even for
+// handles of one future on several threads at once, as with
+// std::shared_ptr; so a worker thread may hold a copy of a loop's future
+// and hand it back with
+//   loop.add_callback([f]() mutable { f.set_result(v); });
+// Everything else (set_result, set_exception, result, take_result,
+// exception, add_done_callback, done) is thread-compatible: a future's
+// result and callbacks belong to one thread at a time, normally its
+// IOLoop's, and other threads complete it through `IOLoop::add_callback`
+// as above.
+//
+// The reference count is biased (see internal/refcount.h): a future created
+// on a thread while an IOLoop runs there counts that thread's copies and
+// releases with plain integer operations, no atomic read-modify-write; other
+// threads use atomic ones, and a state whose last handle is released away
+// from its thread is freed by that thread's loop at its next iteration (or
+// `close`, or the thread's exit; a thread that has stopped running loops
+// keeps such states until one of these). Futures created elsewhere (worker
+// threads, before a loop starts) count atomically everywhere.
 //
 // Cost: one allocation for the shared state, which also holds the first
-// done-callback inline when its captures fit in 16 bytes.
+// done-callback inline when its captures fit in 16 bytes. Copying or
+// destroying a handle, on the loop thread that created the future: a
+// thread-local read, a compare and an integer increment or decrement.
+// Elsewhere, and for futures created outside a loop: one atomic
+// read-modify-write (none for the last handle of a future counted
+// atomically); at most once per future, a release on another thread also
+// hands it to the loop thread's queue, under a mutex.
 
 #ifndef TORNADO_FUTURE_FUTURE_H_
 #define TORNADO_FUTURE_FUTURE_H_
@@ -47,6 +67,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
+#include "tornado/future/internal/refcount.h"
 
 namespace tornado {
 
@@ -80,12 +101,12 @@ void report_callback_exception(const std::exception_ptr& e) noexcept;
 
 struct Empty {};
 
+// RefCount first: the flags below fill its tail padding.
 template <class T>
-struct State {
+struct State final : RefCount {
   using Callback = absl::AnyInvocable<void(Future<T>)>;
   using Value = std::conditional_t<std::is_void_v<T>, Empty, std::optional<T>>;
 
-  uint32_t refs = 1;
   bool done = false;
   bool retrieved = false;  // the exception was observed
   bool taken = false;      // take_result() moved the value out
@@ -102,6 +123,11 @@ struct State {
 
   ~State() {
     if (exception && !retrieved) report_never_retrieved(exception);
+  }
+
+  // Out of line: keeps the handles' release small enough to inline.
+  [[gnu::noinline]] static void free_state(RefCount* s) noexcept {
+    delete static_cast<State*>(s);
   }
 };
 
@@ -123,7 +149,7 @@ class Future {
   Future() : state_(new State) {}
 
   Future(const Future& o) noexcept : state_(o.state_) {
-    if (state_) ++state_->refs;
+    if (state_) state_->ref();
   }
   Future(Future&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
   Future& operator=(const Future& o) noexcept {
@@ -237,10 +263,12 @@ class Future {
  private:
   friend struct future_internal::Access;
 
-  explicit Future(State* s) noexcept : state_(s) { ++s->refs; }
+  explicit Future(State* s) noexcept : state_(s) { s->ref(); }
 
-  void release() noexcept {
-    if (state_ != nullptr && --state_->refs == 0) delete state_;
+  [[gnu::always_inline]] void release() noexcept {
+    if (state_ != nullptr && state_->unref(&State::free_state)) {
+      State::free_state(state_);
+    }
     state_ = nullptr;
   }
 
@@ -283,7 +311,9 @@ class Future {
 
   void finish(State* s) {
     s->done = true;
-    if (s->callbacks.empty()) return;
+    if (!s->callbacks.empty()) run_callbacks(s);
+  }
+  [[gnu::noinline]] void run_callbacks(State* s) {
     // Keep the state alive while callbacks drop their handles.
     Future keep(s);
     auto callbacks = std::move(s->callbacks);

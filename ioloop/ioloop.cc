@@ -120,6 +120,8 @@ void IOLoop::start() {
     stopped_ = false;
     return;
   }
+  // Futures created while the loop runs are biased to this thread.
+  future_internal::LoopThreadScope biased_futures;
   SavedCurrent saved{tls_current, tls_saved};
   tls_saved = &saved;
   IOLoop* old_running = ioloop_internal::tls_running;
@@ -191,6 +193,8 @@ void IOLoop::close(bool all_fds) {
   handlers.clear();
   destroy_suspended_frames();
   pending_.clear();
+  // Frees this thread's futures whose last handle went elsewhere.
+  future_internal::drain_released();
 }
 
 void IOLoop::forget_as_current() noexcept {
@@ -315,6 +319,8 @@ void IOLoop::handle_callback_exception(std::exception_ptr e) {
 // ---- the iteration --------------------------------------------------------------
 
 void IOLoop::run_once() {
+  // Frees futures of this thread whose last handle went elsewhere.
+  future_internal::drain_released();
   // (1) Snapshot: callbacks queued so far, and the due timeouts.
   if (has_incoming()) collect_incoming();
   ready_.swap(pending_);

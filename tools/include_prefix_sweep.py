@@ -16,7 +16,7 @@ PATTERN = re.compile(r'#include "(?:%s)/' % LIBS)
 files = subprocess.run(["git", "ls-files", "*.h", "*.cc", "*.md", "*.sh"],
                        cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
 for name in files:
-    if name.startswith(("benchmarks/peers/", "docs/seed/", "docs/perf/")):
+    if name.startswith(("benchmarks/peers/", "docs/seed/", "docs/perf/", "examples/consumer/")):
         continue
     path = ROOT / name
     text = path.read_text()
