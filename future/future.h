@@ -138,8 +138,11 @@ struct Access;
 // Future<T>
 //
 // See the file comment. `T` may be `void` and may be move-only.
+// [[nodiscard]]: a future dropped on the floor (a coroutine called and
+// forgotten) is usually a bug: `co_await` it, keep it, or start the work
+// with `IOLoop::spawn_callback`; `static_cast<void>(f)` says "on purpose".
 template <class T>
-class Future {
+class [[nodiscard]] Future {
   using State = future_internal::State<T>;
 
  public:

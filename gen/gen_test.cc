@@ -175,7 +175,7 @@ TEST_F(GenTest, CoroutineGoesOnAfterCatching) {
 TEST_F(GenTest, FailedCoroutineNobodyAwaitedIsLogged) {
   // test_uncaught_exception_log
   loop_.run_sync([] {
-    async_raise();  // dropped
+    static_cast<void>(async_raise());  // dropped on purpose
     return gen::sleep(5ms);
   });
   ASSERT_EQ(log_.size(), 1u);
@@ -599,10 +599,10 @@ TEST(GenLifetimeTest, DestroyingTheLoopDestroysFramesWaitingOnMoment) {
   {
     IOLoop loop;
     loop.make_current();
-    [](Counted c) -> Future<void> {
+    static_cast<void>([](Counted c) -> Future<void> {
       for (;;) co_await gen::moment;
       (void)c;
-    }(Counted());
+    }(Counted()));
     loop.add_callback([&] { loop.stop(); });
     loop.start();
     EXPECT_EQ(Counted::alive, 1);

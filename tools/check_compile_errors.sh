@@ -14,8 +14,8 @@ mkdir -p "$tmp/include"
 ln -s "$(pwd)" "$tmp/include/tornado"
 status=0
 
-compile() {  # compile <file>: syntax-only, our flags
-  "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -I"$tmp/include" "$1" 2>&1
+compile() {  # compile <file>: syntax-only, our flags (warnings are errors)
+  "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -I"$tmp/include" "$1" 2>&1
 }
 
 # expect_error <name> <expected message fragment> <code>
@@ -56,6 +56,11 @@ tornado::Future<int> f() { int x = co_await 42; co_return x; }'
 expect_error run_sync_not_callable "IOLoop::run_sync: pass a callable taking no arguments" '
 #include "tornado/ioloop/ioloop.h"
 int main() { tornado::IOLoop loop; loop.run_sync(42); }'
+
+expect_error dropped_future "nodiscard" '
+#include "tornado/gen/gen.h"
+tornado::Future<int> compute() { co_return 1; }
+void caller() { compute(); }   // the coroutine future is dropped'
 
 expect_ok spawn_callback_coroutine '
 #include "tornado/gen/gen.h"
