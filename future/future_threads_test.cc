@@ -91,7 +91,7 @@ void copies_on_four_threads(bool owner_thread) {
           if ((r + i) % 3 == 0) from_worker[i] = mine;  // owner releases it
           // Release the owner's unit first (may take the count below zero)
           // or last.
-          if ((r + i) % 2 == 0) Future<Counted>(std::move(mine));
+          if ((r + i) % 2 == 0) static_cast<void>(Future<Counted>(std::move(mine)));
           own.clear();
         }
         end.arrive_and_wait();
@@ -109,10 +109,10 @@ void copies_on_four_threads(bool owner_thread) {
         Future<Counted> d = c;
         if (d.result().v != r) bad_reads.fetch_add(1);
       }
-      if (r % 2 == 0) Future<Counted>(std::move(f));  // released early
+      if (r % 2 == 0) static_cast<void>(Future<Counted>(std::move(f)));  // released early
     }
     end.arrive_and_wait();
-    for (auto& slot : from_worker) Future<Counted>(std::move(slot));
+    for (auto& slot : from_worker) static_cast<void>(Future<Counted>(std::move(slot)));
     future_internal::drain_released();
     if (live() != 0 && first_leak < 0) first_leak = r;
   }
@@ -147,7 +147,7 @@ TEST_F(FutureThreadsTest, OwnerReleasesAHandleAWorkerCopied) {
   Future<Counted> f = ready(1);
   std::optional<Future<Counted>> back;
   std::thread([&back, g = f]() mutable { back.emplace(g); }).join();
-  Future<Counted>(std::move(f));
+  static_cast<void>(Future<Counted>(std::move(f)));
   EXPECT_EQ(live(), 1);
   back.reset();
   EXPECT_EQ(live(), 0);
@@ -163,7 +163,7 @@ TEST_F(FutureThreadsTest, OwnerMergesWhileAWorkerHoldsOne) {
     back.emplace(g);
     kept.emplace(g);
   }).join();
-  Future<Counted>(std::move(f));
+  static_cast<void>(Future<Counted>(std::move(f)));
   back.reset();  // the owner's count is zero now: merged
   EXPECT_EQ(live(), 1);
   std::thread([&kept] { kept.reset(); }).join();

@@ -416,7 +416,7 @@ TEST_F(GenTest, WaitIteratorEmpty) {
   EXPECT_TRUE(it.done());
   EXPECT_EQ(it.current_index(), -1);
   EXPECT_FALSE(it.current_future().has_value());
-  EXPECT_THROW(it.next(), std::logic_error);
+  EXPECT_THROW(static_cast<void>(it.next()), std::logic_error);
 }
 
 TEST_F(GenTest, WaitIteratorAlreadyDoneInInputOrder) {

@@ -101,7 +101,9 @@ TEST_F(FutureThreadsTest, WorkersCompleteLoopFuturesThroughAddCallback) {
     workers.emplace_back([&] {
       std::vector<Future<Counted>> held;  // released in bunches, later
       while (Channel::Item item = channel.pop()) {
-        auto [v, f] = std::move(*item);
+        // No structured binding: clang 14 cannot capture one.
+        int v = item->first;
+        auto f = std::move(item->second);
         switch (v % 3) {
           case 0:  // the form: f released here, at the end
             loop.add_callback([f, v]() mutable { f.set_result(Counted(v)); });
@@ -172,7 +174,7 @@ TEST_F(FutureThreadsTest, ReleasedOnAWorkerIsFreedByTheNextIteration) {
       wait_for(owner_released);
     });  // g, the last handle, is released here
     churn(f, 2000);
-    Future<Counted>(std::move(f));
+    static_cast<void>(Future<Counted>(std::move(f)));
     owner_released = true;
     worker.join();
     EXPECT_EQ(live(), 1);  // queued for the loop thread
