@@ -329,73 +329,6 @@ class [[nodiscard]] Future {
   State* state_;
 };
 
-namespace future_internal {
-
-// For the coroutine machinery (//gen): a done-callback that can be
-// withdrawn while the future is pending, so a coroutine frame destroyed
-// while suspended leaves nothing pointing at it.
-struct Access {
-  static constexpr size_t kNoToken = static_cast<size_t>(-1);
-
-  // Like add_done_callback (runs `fn` at once if `f` is done, returning
-  // kNoToken).
-  template <class T, class F>
-  static size_t add_cancellable_callback(Future<T>& f, F fn) {
-    auto* s = f.checked("Future::add_done_callback");
-    if (s->done) {
-      f.run_callback(fn);
-      return kNoToken;
-    }
-    s->callbacks.emplace_back(std::move(fn));
-    return s->callbacks.size() - 1;
-  }
-  // Diagnostics: an identity for the shared state, and the producer and
-  // label fields described in State.
-  template <class T>
-  static const void* state_id(const Future<T>& f) {
-    return f.state_;
-  }
-  template <class T>
-  static void* producer(const Future<T>& f) {
-    return f.state_ ? f.state_->producer : nullptr;
-  }
-  template <class T>
-  static void set_producer(Future<T>& f, void* p) {
-    if (f.state_) f.state_->producer = p;
-  }
-  template <class T>
-  static void* awaiter(const Future<T>& f) {
-    return f.state_ ? f.state_->awaiter : nullptr;
-  }
-  template <class T>
-  static void set_awaiter(Future<T>& f, void* a) {
-    if (f.state_) f.state_->awaiter = a;
-  }
-  // The address of the awaiter field, valid while `f`'s state lives.
-  template <class T>
-  static void* const* awaiter_slot(const Future<T>& f) {
-    return f.state_ ? &f.state_->awaiter : nullptr;
-  }
-  template <class T>
-  static const char* label(const Future<T>& f) {
-    return f.state_ ? f.state_->label : nullptr;
-  }
-  template <class T>
-  static void set_label(Future<T>& f, const char* l) {
-    if (f.state_) f.state_->label = l;
-  }
-
-  template <class T>
-  static void cancel_callback(Future<T>& f, size_t token) noexcept {
-    auto* s = f.state_;
-    if (s != nullptr && !s->done && token < s->callbacks.size()) {
-      s->callbacks[token] = nullptr;
-    }
-  }
-};
-
-}  // namespace future_internal
-
 // chain_future()
 //
 // Completes `b` with `a`'s outcome when `a` is done (copying the value, or
@@ -437,5 +370,7 @@ Future<T> make_exceptional_future(std::exception_ptr e) {
 }
 
 }  // namespace tornado
+
+#include "tornado/future/internal/access.h"  // IWYU pragma: export
 
 #endif  // TORNADO_FUTURE_FUTURE_H_

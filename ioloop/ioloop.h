@@ -31,31 +31,18 @@
 // any of them, and not handled by an ExceptionStackContext, goes to
 // `handle_callback_exception` (logs it; the loop goes on).
 //
-// Lifetimes (who owns what):
-//   - The loop owns everything queued on it: callbacks, timeouts, fd
-//     handlers, and the frames of coroutines suspended on it. `close()` (and
-//     the destructor) destroys them without running them; the futures those
-//     coroutines would have completed stay pending.
-//   - A callable that returns a `Future` (a coroutine lambda) given to
-//     `add_callback`, `spawn_callback`, `call_*`, `add_timeout`,
-//     `add_handler`, `add_future` or `run_sync` is kept alive until the
-//     coroutine it started has finished (folly's `co_invoke` rule): its
-//     captures may be used after the first `co_await`. The loop watches that
-//     future and reports its exception as a throwing callback's.
-//   - Nothing the loop hands out points at it raw: a callback left in a
-//     future's list by `add_future`, a `with_timeout`, a `PeriodicCallback`
-//     or an executor worker finding the loop closed or destroyed does
-//     nothing.
-//   - A failed scheduling call (a throwing move or copy, `bad_alloc`)
-//     leaves the loop as it was.
-//   - Durations and deadlines saturate: a huge one means never, a past one
-//     means now.
-//
-//   // The lambda's captures outlive run_sync's timeout: the coroutine still
-//   // owns them when it resumes later.
-//   loop.run_sync([conn = std::move(conn)]() -> tornado::Future<void> {
-//     co_await conn->read();
-//   }, std::chrono::seconds(1));
+// Lifetimes (docs/lifetimes.md has the whole story, with examples):
+//   - The loop owns what is queued on it (callbacks, timeouts, handlers)
+//     and the frames of coroutines suspended on it; `close()` destroys them
+//     without running them (those coroutines' futures stay pending).
+//   - A callable returning a `Future` (a coroutine lambda) given to any
+//     scheduling call or `run_sync` is kept alive until its coroutine ends,
+//     and its exception is reported as a throwing callback's.
+//   - Nothing handed out points at the loop raw: an `add_future` callback,
+//     a `with_timeout`, a `PeriodicCallback`, a stream or an executor
+//     worker finding the loop closed or destroyed does nothing.
+//   - A scheduling call that throws leaves the loop as it was; durations
+//     and deadlines saturate (huge means never, past means now).
 //
 // Thread-safety: an IOLoop belongs to the thread that runs it. Only
 // `add_callback` (and `add_callback_from_signal`, which is also
@@ -87,6 +74,7 @@
 #include "absl/functional/any_invocable.h"
 #include "tornado/future/future.h"
 #include "tornado/ioloop/options.h"
+#include "tornado/ioloop/timeout.h"
 #include "tornado/ioloop/timeout_error.h"
 #include "tornado/ioloop/internal/anchor.h"
 #include "tornado/ioloop/internal/loop_parts.h"
@@ -125,20 +113,8 @@ class IOLoop {
   using WakerKind = ioloop_internal::WakerKind;
   using Options = IOLoopOptions;
 
-  // IOLoop::Timeout
-  //
-  // A handle to a scheduled timeout, for `remove_timeout`. Copyable;
-  // default-constructed, it refers to nothing.
-  class Timeout {
-   public:
-    Timeout() = default;
-    explicit operator bool() const { return handle_.generation != 0; }
-
-   private:
-    friend class IOLoop;
-    explicit Timeout(ioloop_internal::TimeoutHeap::Handle h) : handle_(h) {}
-    ioloop_internal::TimeoutHeap::Handle handle_;
-  };
+  // IOLoop::Timeout: a handle for `remove_timeout` (ioloop/timeout.h).
+  using Timeout = IOLoopTimeout;
 
   // A new loop; it becomes this thread's current loop if the thread has
   // none (see Options::make_current). Throws std::system_error if its fds

@@ -1,0 +1,85 @@
+// future internals: future_internal::Access, what the libraries above
+// (//ioloop, //gen, //net) may do with a Future that users may not: a
+// done-callback that can be withdrawn (a destroyed coroutine frame leaves
+// nothing pointing at it), and the diagnostic fields (producer, awaiter,
+// label). Included at the end of future.h; do not include it directly.
+//
+// Thread-compatible, like the result of a Future.
+
+#ifndef TORNADO_FUTURE_INTERNAL_ACCESS_H_
+#define TORNADO_FUTURE_INTERNAL_ACCESS_H_
+
+#include <cstddef>
+
+namespace tornado {
+
+namespace future_internal {
+
+// For the coroutine machinery (//gen): a done-callback that can be
+// withdrawn while the future is pending, so a coroutine frame destroyed
+// while suspended leaves nothing pointing at it.
+struct Access {
+  static constexpr size_t kNoToken = static_cast<size_t>(-1);
+
+  // Like add_done_callback (runs `fn` at once if `f` is done, returning
+  // kNoToken).
+  template <class T, class F>
+  static size_t add_cancellable_callback(Future<T>& f, F fn) {
+    auto* s = f.checked("Future::add_done_callback");
+    if (s->done) {
+      f.run_callback(fn);
+      return kNoToken;
+    }
+    s->callbacks.emplace_back(std::move(fn));
+    return s->callbacks.size() - 1;
+  }
+  // Diagnostics: an identity for the shared state, and the producer and
+  // label fields described in State.
+  template <class T>
+  static const void* state_id(const Future<T>& f) {
+    return f.state_;
+  }
+  template <class T>
+  static void* producer(const Future<T>& f) {
+    return f.state_ ? f.state_->producer : nullptr;
+  }
+  template <class T>
+  static void set_producer(Future<T>& f, void* p) {
+    if (f.state_) f.state_->producer = p;
+  }
+  template <class T>
+  static void* awaiter(const Future<T>& f) {
+    return f.state_ ? f.state_->awaiter : nullptr;
+  }
+  template <class T>
+  static void set_awaiter(Future<T>& f, void* a) {
+    if (f.state_) f.state_->awaiter = a;
+  }
+  // The address of the awaiter field, valid while `f`'s state lives.
+  template <class T>
+  static void* const* awaiter_slot(const Future<T>& f) {
+    return f.state_ ? &f.state_->awaiter : nullptr;
+  }
+  template <class T>
+  static const char* label(const Future<T>& f) {
+    return f.state_ ? f.state_->label : nullptr;
+  }
+  template <class T>
+  static void set_label(Future<T>& f, const char* l) {
+    if (f.state_) f.state_->label = l;
+  }
+
+  template <class T>
+  static void cancel_callback(Future<T>& f, size_t token) noexcept {
+    auto* s = f.state_;
+    if (s != nullptr && !s->done && token < s->callbacks.size()) {
+      s->callbacks[token] = nullptr;
+    }
+  }
+};
+
+}  // namespace future_internal
+
+}  // namespace tornado
+
+#endif  // TORNADO_FUTURE_INTERNAL_ACCESS_H_
