@@ -41,8 +41,9 @@ class RecordingLoop : public IOLoop {
 };
 
 void run_for(IOLoop& loop, std::chrono::milliseconds d) {
-  loop.call_later(d, [&] { loop.stop(); });
+  auto t = loop.call_later(d, [&] { loop.stop(); });
   loop.start();
+  loop.remove_timeout(t);
 }
 
 // Runs the loop until `done()` (checked every millisecond), at most 5 s:

@@ -23,8 +23,9 @@ namespace {
 using namespace std::chrono_literals;
 
 void run_for(IOLoop& loop, std::chrono::milliseconds d) {
-  loop.call_later(d, [&] { loop.stop(); });
+  auto t = loop.call_later(d, [&] { loop.stop(); });
   loop.start();
+  loop.remove_timeout(t);
 }
 
 class Captured {

@@ -74,15 +74,18 @@ template <class Pred>
 void run_until(IOLoop& loop, Pred done, std::chrono::milliseconds limit = 2000ms) {
   const auto deadline = Clock::now() + limit;
   while (!done() && Clock::now() < deadline) {
-    // A timeout, not a callback: the loop polls before it runs.
-    loop.call_later(1ms, [&] { loop.stop(); });
+    // A timeout, not a callback: the loop polls before it runs. Removed
+    // after, in case something else stopped the loop first.
+    auto t = loop.call_later(1ms, [&] { loop.stop(); });
     loop.start();
+    loop.remove_timeout(t);
   }
 }
 
 void run_for(IOLoop& loop, std::chrono::milliseconds d) {
-  loop.call_later(d, [&] { loop.stop(); });
+  auto t = loop.call_later(d, [&] { loop.stop(); });
   loop.start();
+  loop.remove_timeout(t);
 }
 
 // ---- 1. run_sync owns what it runs ----------------------------------------------
