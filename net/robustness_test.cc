@@ -280,6 +280,24 @@ TEST_F(RobustnessTest, LastHandleInAReadCallbackOnClose) {
   EXPECT_EQ(failures, 1);
 }
 
+// A local close() failing the read whose callback owns the object that
+// holds the last handle: close() itself must outlive the callback.
+TEST_F(RobustnessTest, LastHandleInAReadCallbackOnLocalClose) {
+  struct Connection {
+    IOStream stream;
+  };
+  int peer;
+  auto conn = std::make_shared<Connection>(Connection{stream_pair(&peer)});
+  Connection* raw = conn.get();
+  int failures = 0;
+  raw->stream.read_until("\n").add_done_callback(
+      [&failures, conn = std::move(conn)](Future<std::string> f) {
+        if (f.exception()) ++failures;
+      });
+  raw->stream.close();  // frees `*raw` (and the last handle) on the way
+  EXPECT_EQ(failures, 1);
+}
+
 // ---- 3. EMFILE ----------------------------------------------------------------
 
 // Exhausts this process's descriptors (a lowered RLIMIT_NOFILE, the holes
