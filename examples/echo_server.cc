@@ -1,9 +1,19 @@
 // A line echo server: one coroutine per connection.
 //
-//   ./bazelw run //examples:echo_server -- --port=8888
+//   ./bazelw run //examples:echo_server -- --port=8888 [--verbose]
 //
 // Listens on 127.0.0.1 (pass --address= for another, "" for all).
+//
+// Good practice for a server on one loop thread:
+// - Nothing blocking per connection: stdout may be a pipe or a terminal
+//   that stops reading, and a blocked printf stalls every connection. The
+//   only line printed by default is the startup one; --verbose logs
+//   connections (to stderr, for debugging only: still a blocking write).
+// - SIGPIPE is ignored: writing to a closed pipe (`echo_server | head`)
+//   must be an error, not the death of the server. (IOStream's sockets
+//   already send with MSG_NOSIGNAL.)
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,17 +27,19 @@
 using tornado::Future;
 using tornado::IOStream;
 
+namespace {
+bool verbose = false;
+}  // namespace
+
 Future<void> echo(IOStream stream, std::string address) {
-  std::printf("connection from %s\n", address.c_str());
-  std::fflush(stdout);
+  if (verbose) std::fprintf(stderr, "connection from %s\n", address.c_str());
   try {
     for (;;) {
       std::string line = co_await stream.read_until("\n", 64 * 1024);
       co_await stream.write(std::move(line));
     }
   } catch (const tornado::StreamClosedError&) {
-    std::printf("%s closed\n", address.c_str());
-    std::fflush(stdout);
+    if (verbose) std::fprintf(stderr, "%s closed\n", address.c_str());
   }
 }
 
@@ -39,12 +51,16 @@ int main(int argc, char** argv) {
       port = std::atoi(argv[i] + 7);
     } else if (std::strncmp(argv[i], "--address=", 10) == 0) {
       address = argv[i] + 10;
+    } else if (std::strcmp(argv[i], "--verbose") == 0) {
+      verbose = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--port=8888] [--address=127.0.0.1]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--port=8888] [--address=127.0.0.1] [--verbose]\n",
                    argv[0]);
       return 2;
     }
   }
+  std::signal(SIGPIPE, SIG_IGN);
   tornado::IOLoop loop;
   loop.make_current();
   tornado::TCPServer server(echo, &loop);

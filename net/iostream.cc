@@ -34,9 +34,19 @@ namespace {
 // once: no allocation on the common path. (Futures are single-threaded;
 // namespace scope, see the developers' guide on thread_local.)
 thread_local Future<void> tls_done_write = make_ready_future();
+// See delimiter_bytes_scanned().
+thread_local uint64_t tls_delimiter_bytes_scanned = 0;
 }  // namespace
 
-class StreamImpl {
+uint64_t delimiter_bytes_scanned() { return tls_delimiter_bytes_scanned; }
+
+// Thread-compatible (the loop's thread). Every entry point from outside
+// (the IOStream methods, the loop's fd handler) holds a strong reference
+// to the stream while it runs (`keep_alive()`): completing a future runs
+// its done-callbacks inline, and one of them may drop the stream's last
+// handle (the void-handler form of TCPServer keeps its stream only in a
+// read's done-callback).
+class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
  public:
   StreamImpl(int fd, IOLoop* loop, IOStream::Options options)
       : fd_(fd),
@@ -49,6 +59,7 @@ class StreamImpl {
 
   Future<std::string> start_read(int kind, size_t n, bool partial,
                                  std::string delimiter, size_t max_bytes) {
+    const auto self = keep_alive();
     if (kind_ != kNone) {
       throw std::logic_error("IOStream: a read is already pending");
     }
@@ -62,6 +73,7 @@ class StreamImpl {
     partial_ = partial;
     delimiter_ = std::move(delimiter);
     max_bytes_ = max_bytes;
+    scanned_ = 0;
     read_future_ = Future<std::string>();
     // What gen::dump_coroutines shows a coroutine awaiting.
     static constexpr const char* kLabels[] = {"", "IOStream read_bytes",
@@ -79,7 +91,8 @@ class StreamImpl {
   }
 
   Future<void> write(std::string data) {
-    if (closed_) {
+    const auto self = keep_alive();
+    if (closed_ || write_shutdown_) {
       return make_exceptional_future<void>(
           std::make_exception_ptr(StreamClosedError(error_)));
     }
@@ -116,8 +129,30 @@ class StreamImpl {
     return done;
   }
 
+  // Queued writes are flushed, then the write side is shut down (the peer
+  // reads EOF); reading goes on.
+  Future<void> shutdown_write() {
+    const auto self = keep_alive();
+    if (closed_) {
+      return make_exceptional_future<void>(
+          std::make_exception_ptr(StreamClosedError(error_)));
+    }
+    if (write_shutdown_) {
+      return shutdown_pending_ ? shutdown_future_ : make_ready_future();
+    }
+    write_shutdown_ = true;
+    shutdown_future_ = Future<void>();
+    future_internal::Access::set_label(shutdown_future_, "IOStream shutdown_write");
+    shutdown_pending_ = true;
+    Future<void> result = shutdown_future_;
+    if (wbuf_.empty()) finish_shutdown();  // else when flush() drains wbuf_
+    return result;
+  }
+
   void close(std::exception_ptr cause) {
     if (closed_) return;
+    // Null when called from the destructor.
+    const auto self = keep_alive();
     closed_ = true;
     error_ = std::move(cause);
     if (registered_ != kUnregistered) {
@@ -131,6 +166,12 @@ class StreamImpl {
     write_futures_.clear();
     wbuf_.clear();
     for (auto& [end, f] : writes) {
+      f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
+      f.exception();
+    }
+    if (shutdown_pending_) {
+      shutdown_pending_ = false;
+      Future<void> f = std::move(shutdown_future_);
       f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
       f.exception();
     }
@@ -168,6 +209,21 @@ class StreamImpl {
  private:
   static constexpr uint32_t kUnregistered = 0xffffffff;
 
+  // A strong reference for the duration of an entry point (see the class
+  // comment); null once the last handle is gone (in the destructor).
+  std::shared_ptr<StreamImpl> keep_alive() { return weak_from_this().lock(); }
+
+  void finish_shutdown() {
+    if (::shutdown(fd_, SHUT_WR) != 0 && errno != ENOTCONN) {
+      close(std::make_exception_ptr(std::system_error(
+          errno, std::generic_category(), "IOStream: shutdown failed")));
+      return;
+    }
+    shutdown_pending_ = false;
+    Future<void> f = std::move(shutdown_future_);
+    f.set_result();
+  }
+
   size_t unread() const { return rbuf_.size() - rpos_; }
 
   std::string take(size_t n) {
@@ -186,6 +242,7 @@ class StreamImpl {
   void complete_read(size_t n) {
     Future<std::string> f = std::move(read_future_);
     kind_ = kNone;
+    scanned_ = 0;
     f.set_result(take(n));
   }
 
@@ -213,8 +270,18 @@ class StreamImpl {
         }
         break;
       case kUntil: {
+        // Resume where the last search stopped, less the bytes that could
+        // start a delimiter completed by the new data: a long line arriving
+        // in pieces is searched once, not once per piece.
         std::string_view data(rbuf_.data() + rpos_, avail);
-        size_t pos = data.find(delimiter_);
+        const size_t from = scanned_ >= delimiter_.size() - 1
+                                ? scanned_ - (delimiter_.size() - 1)
+                                : 0;
+        size_t pos = data.find(delimiter_, from);
+        tls_delimiter_bytes_scanned +=
+            (pos != std::string_view::npos ? pos + delimiter_.size() : avail) -
+            from;
+        scanned_ = avail;
         if (pos != std::string_view::npos) {
           size_t n = pos + delimiter_.size();
           if (max_bytes_ != 0 && n > max_bytes_) {
@@ -241,6 +308,8 @@ class StreamImpl {
         }
         break;
     }
+    // EOF ends reading only here: once the buffer cannot satisfy the
+    // pending read (Tornado reads the buffer before _check_closed).
     if (eof_) {
       close(nullptr);  // the data will never come: StreamClosedError
       return true;
@@ -321,9 +390,16 @@ class StreamImpl {
       Future<void> f = std::move(write_futures_.front().second);
       write_futures_.pop_front();
       f.set_result();
+      if (closed_) return;  // a callback closed the stream
     }
+    if (shutdown_pending_ && wbuf_.empty()) finish_shutdown();
   }
 
+  // The peer's EOF does not close the stream: what was read before it is
+  // still served to later reads (the handler may be busy when the FIN
+  // arrives), and a half-closed peer can still be written to. The stream
+  // closes when a read finds the buffer cannot satisfy it (try_satisfy),
+  // on an error, or by close().
   void handle_events(uint32_t events) {
     if (closed_) return;
     if (events & (IOLoop::READ | IOLoop::ERROR)) {
@@ -331,10 +407,6 @@ class StreamImpl {
       if (closed_) return;
       try_satisfy();
       if (closed_) return;
-      if (eof_ && kind_ == kNone && wbuf_.empty()) {
-        close(nullptr);  // the peer closed and nothing is pending
-        return;
-      }
     }
     if ((events & IOLoop::WRITE) || (events & IOLoop::ERROR)) {
       flush();
@@ -344,10 +416,16 @@ class StreamImpl {
       int err = 0;
       socklen_t len = sizeof err;
       getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-      close(err != 0 ? std::make_exception_ptr(std::system_error(
-                           err, std::generic_category(), "IOStream: socket error"))
-                     : nullptr);
-      return;
+      if (err != 0) {
+        close(std::make_exception_ptr(std::system_error(
+            err, std::generic_category(), "IOStream: socket error")));
+        return;
+      }
+      // A hangup without an error while we are not reading: the data
+      // before it is still to be read when a read asks. The hangup is
+      // level-triggered, so update_interest stops watching the fd until
+      // then (no spinning).
+      hup_ = true;
     }
     update_interest();
   }
@@ -358,11 +436,28 @@ class StreamImpl {
       want |= IOLoop::READ;
     }
     if (!wbuf_.empty()) want |= IOLoop::WRITE;
+    if (hup_ && want == 0) {
+      // After a hangup the loop would report the fd on every poll (ERROR
+      // is always watched): unregister while nothing is wanted.
+      if (registered_ != kUnregistered) {
+        if (IOLoop* l = loop()) l->remove_handler(fd_);
+        registered_ = kUnregistered;
+      }
+      return;
+    }
     if (want == registered_) return;
     IOLoop* l = loop();
     if (l == nullptr) ioloop_internal::throw_closed("IOStream");
     if (registered_ == kUnregistered) {
-      l->add_handler(fd_, [this](int, uint32_t ev) { handle_events(ev); }, want);
+      // A weak reference: the loop's handler must not keep the stream
+      // alive (the last handle closes it); it holds a strong one while it
+      // dispatches.
+      l->add_handler(
+          fd_,
+          [weak = weak_from_this()](int, uint32_t ev) {
+            if (auto self = weak.lock()) self->handle_events(ev);
+          },
+          want);
     } else {
       l->update_handler(fd_, want);
     }
@@ -378,7 +473,8 @@ class StreamImpl {
   std::shared_ptr<ioloop_internal::LoopAnchor> anchor_;
   IOStream::Options options_;
   bool closed_ = false;
-  bool eof_ = false;
+  bool eof_ = false;  // the peer's FIN was read (reads drain rbuf_ first)
+  bool hup_ = false;  // a hangup was reported while not reading
   std::exception_ptr error_;
   uint32_t registered_ = kUnregistered;
   std::function<void()> close_callback_;
@@ -392,6 +488,8 @@ class StreamImpl {
   bool partial_ = false;
   std::string delimiter_;
   size_t max_bytes_ = 0;
+  // read_until: the unread bytes already searched for delimiter_.
+  size_t scanned_ = 0;
   Future<std::string> read_future_;
 
   // Write side: queued strings, written from wbuf_.front()[wfront_offset_].
@@ -399,6 +497,10 @@ class StreamImpl {
   size_t wfront_offset_ = 0;
   uint64_t queued_ = 0, written_ = 0;
   std::deque<std::pair<uint64_t, Future<void>>> write_futures_;
+  // shutdown_write(): no writes after it; SHUT_WR once wbuf_ is flushed.
+  bool write_shutdown_ = false;
+  bool shutdown_pending_ = false;
+  Future<void> shutdown_future_;
 };
 
 }  // namespace net_internal
@@ -433,6 +535,8 @@ Future<std::string> IOStream::read_until_close() {
 Future<void> IOStream::write(std::string data) {
   return impl_->write(std::move(data));
 }
+
+Future<void> IOStream::shutdown_write() { return impl_->shutdown_write(); }
 
 void IOStream::close(std::exception_ptr cause) { impl_->close(std::move(cause)); }
 bool IOStream::closed() const { return impl_->closed(); }

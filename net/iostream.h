@@ -16,10 +16,15 @@
 // - Writes queue their bytes (moved in, never copied again: `writev`
 //   straight from the queued strings); each write's future is done once
 //   its bytes are flushed to the kernel.
-// - Closing (by `close()`, by the peer, or on an error) fails the pending
-//   read and writes with `StreamClosedError`, whose `real_error()` is the
-//   cause (null for an orderly close), then runs the close callback on
-//   the loop. `read_until_close` instead completes with what was read.
+// - The peer's EOF (its FIN, or a hangup) ends reading only once the
+//   data received before it has been read: reads are served from the
+//   buffer first, and the stream closes when a read finds that the buffer
+//   cannot satisfy it. Until then the stream stays open, and a half-closed
+//   peer can still be written to. `shutdown_write()` half-closes our side.
+// - Closing (by `close()`, by the peer as above, or on an error) fails the
+//   pending read and writes with `StreamClosedError`, whose `real_error()`
+//   is the cause (null for an orderly close), then runs the close callback
+//   on the loop. `read_until_close` instead completes with what was read.
 // - The read buffer is bounded (`Options::max_buffer_size`, default
 //   100 MiB as Tornado): a read that would need more closes the stream
 //   with `StreamBufferFullError`. While no read is pending the stream
@@ -27,13 +32,16 @@
 //   memory.
 //
 // An `IOStream` is a cheap handle (copies share one stream). The last
-// handle going away closes the stream. Thread-compatible: use a stream on
-// its loop's thread.
+// handle going away closes the stream; it may be the one a done-callback
+// of the stream's own read or write holds (the stream stays alive until
+// it has finished dispatching). Thread-compatible: use a stream on its
+// loop's thread.
 
 #ifndef TORNADO_NET_IOSTREAM_H_
 #define TORNADO_NET_IOSTREAM_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -70,7 +78,11 @@ class StreamBufferFullError : public std::runtime_error {
 
 namespace net_internal {
 class StreamImpl;
-}
+
+// For tests: how many bytes `read_until`'s delimiter search has examined on
+// this thread (each search counts the bytes it looked at).
+uint64_t delimiter_bytes_scanned();
+}  // namespace net_internal
 
 class IOStream {
  public:
@@ -107,6 +119,14 @@ class IOStream {
   // Queues `data`; the future is done when it has been flushed. Fails with
   // StreamClosedError on a closed stream.
   Future<void> write(std::string data);
+
+  // IOStream::shutdown_write()
+  //
+  // Half-closes: once the queued writes are flushed, shuts down the write
+  // side (the peer reads EOF; shutdown(SHUT_WR)) and the future is done.
+  // Reading goes on. Later writes fail with StreamClosedError, as does the
+  // future if the stream closes first. Idempotent.
+  Future<void> shutdown_write();
 
   // IOStream::close()
   //

@@ -88,7 +88,8 @@ void TCPServer::bind(int port, const std::string& address, int backlog) {
   if (port_ == 0) port_ = bound_port;
   for (int fd : made) {
     sockets_.push_back(fd);
-    if (started_) {
+    // While paused, the resume watches it with the others.
+    if (started_ && !paused_) {
       loop().add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
                          IOLoop::READ);
     }
@@ -98,6 +99,10 @@ void TCPServer::bind(int port, const std::string& address, int backlog) {
 void TCPServer::start() {
   if (started_) return;
   started_ = true;
+  watch_listeners();
+}
+
+void TCPServer::watch_listeners() {
   for (int fd : sockets_) {
     loop().add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
                        IOLoop::READ);
@@ -105,12 +110,51 @@ void TCPServer::start() {
 }
 
 void TCPServer::stop() {
+  IOLoop* l = anchor_->get();
+  if (paused_) {
+    // The listeners are not registered; the resume must not run.
+    if (l != nullptr) l->remove_timeout(resume_);
+    paused_ = false;
+  }
   for (int fd : sockets_) {
-    if (IOLoop* l = anchor_->get(); started_ && l != nullptr) l->remove_handler(fd);
+    if (started_ && l != nullptr) l->remove_handler(fd);
     ::close(fd);
   }
   sockets_.clear();
   started_ = false;
+}
+
+void TCPServer::pause_accepting(int err) {
+  IOLoop& l = loop();
+  const IOLoop::time_point now = l.time();
+  // One line per second at most: a full fd table can last, and each
+  // resume fails again until it is over.
+  if (last_accept_log_ == IOLoop::time_point{} ||
+      now - last_accept_log_ >= std::chrono::seconds(1)) {
+    std::string line = std::string("TCPServer: accept failed: ") +
+                       std::strerror(err) + "; pausing accepts for " +
+                       std::to_string(kAcceptBackoff.count()) + " ms";
+    if (unlogged_accept_failures_ > 0) {
+      line += " (" + std::to_string(unlogged_accept_failures_) +
+              " failures not logged since the last line)";
+    }
+    logging::error(line);
+    last_accept_log_ = now;
+    unlogged_accept_failures_ = 0;
+  } else {
+    ++unlogged_accept_failures_;
+  }
+  if (paused_) return;
+  // The listener stays readable (the connection is still queued), so
+  // watching it would spin: stop watching every listener, then try again.
+  // (Removing the running handler is safe: the loop keeps it until it
+  // returns.)
+  paused_ = true;
+  for (int fd : sockets_) l.remove_handler(fd);
+  resume_ = l.call_later(kAcceptBackoff, [this] {
+    paused_ = false;
+    if (started_) watch_listeners();
+  });
 }
 
 void TCPServer::accept_batch(int listen_fd) {
@@ -122,11 +166,12 @@ void TCPServer::accept_batch(int listen_fd) {
     int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
                      SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        logging::error(std::string("TCPServer: accept failed: ") +
-                       std::strerror(errno));
-      }
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM, or something unexpected: retrying
+      // at once would fail the same way.
+      pause_accepting(err);
       return;
     }
     int one = 1;

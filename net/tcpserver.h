@@ -26,11 +26,20 @@
 // close-on-exec; connections are accepted in batches. `stop()` closes the
 // listening sockets; streams already handed out stay open.
 //
+// When accept fails for lack of resources (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM) the pending connection stays queued and the listener stays
+// readable: the server stops watching its listeners for 100 ms
+// (`kAcceptBackoff`) instead of spinning, and logs at most one line per
+// second about it (counting the failures not logged). Accepting resumes
+// by itself once descriptors are free again.
+//
 // Thread-compatible: use it on its loop's thread.
 
 #ifndef TORNADO_NET_TCPSERVER_H_
 #define TORNADO_NET_TCPSERVER_H_
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -78,12 +87,16 @@ class TCPServer {
   // The port bound (the first socket's), or 0.
   int port() const { return port_; }
 
+  static constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
  protected:
   // Called for each accepted connection; the default calls the handler.
   virtual Future<void> handle_stream(IOStream stream, std::string address);
 
  private:
   void accept_batch(int listen_fd);
+  void watch_listeners();
+  void pause_accepting(int err);
   Future<void> start_handler(int fd, std::string address);
 
   IOLoop& loop() const;  // throws std::logic_error once the loop is closed
@@ -95,6 +108,13 @@ class TCPServer {
   std::vector<int> sockets_;
   bool started_ = false;
   int port_ = 0;
+  // Backing off after an accept failure: the listeners are not watched
+  // until `resume_` fires.
+  bool paused_ = false;
+  IOLoop::Timeout resume_;
+  // Rate limit of the accept failure log.
+  IOLoop::time_point last_accept_log_{};
+  uint64_t unlogged_accept_failures_ = 0;
 };
 
 }  // namespace tornado

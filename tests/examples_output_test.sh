@@ -72,4 +72,34 @@ port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)/\1/p' "$TEST_TMPDIR/server.
 check "$bin/echo_client --port=$port hello world" "hello
 world"
 kill "$server"; wait "$server" 2>/dev/null || true
+
+# Piped to a reader that goes away after the first line (`| head -1`), the
+# server keeps serving: no per-connection stdout writes (which would block
+# the loop, then raise SIGPIPE), and SIGPIPE is ignored. With --verbose too
+# (its lines go to stderr, here the same closed pipe).
+for flags in "" "--verbose"; do
+  fifo="$TEST_TMPDIR/echo.fifo"
+  rm -f "$fifo"; mkfifo "$fifo"
+  head -1 < "$fifo" > "$TEST_TMPDIR/head.out" &
+  reader=$!
+  # shellcheck disable=SC2086
+  "$bin/echo_server" --port=0 $flags > "$fifo" 2>&1 &
+  server=$!
+  wait "$reader"  # the pipe's reader is gone: writes to it fail now
+  port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\)/\1/p' "$TEST_TMPDIR/head.out")
+  for i in 1 2 3; do
+    out=$("$bin/echo_client" --port="$port" "line$i" 2>&1) || true
+    if [[ "$out" != "line$i" ]]; then
+      echo "FAIL: echo_server $flags piped to head: client $i got: $out"; fail=1
+      break
+    fi
+  done
+  if kill -0 "$server" 2>/dev/null; then
+    echo "ok: echo_server $flags survives its stdout reader leaving"
+    kill "$server"
+  else
+    echo "FAIL: echo_server $flags died with its stdout reader gone"; fail=1
+  fi
+  wait "$server" 2>/dev/null || true
+done
 exit $fail
