@@ -1,4 +1,4 @@
-// The event-loop workloads W1-W6 of ../shared/bench/WORKLOADS.md, written
+// The event-loop workloads W1-W6 of benchmarks/peers/WORKLOADS.md, written
 // the way a user would write them with this library, following §1's
 // contract (CLI, RESULT/CHECK lines, exit codes, sizes, checks):
 //

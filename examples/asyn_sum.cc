@@ -1,4 +1,4 @@
-// The document's program, line for line (../shared/seed): a coroutine that
+// The document's program, line for line (docs/seed/): a coroutine that
 // schedules a callback computing a+b, awaits the future the callback
 // completes, and prints the result.
 //

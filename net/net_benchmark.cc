@@ -1,10 +1,10 @@
-// The echo workload W6 of ../shared/bench/WORKLOADS.md in-process: a
+// The echo workload W6 of benchmarks/peers/WORKLOADS.md in-process: a
 // coroutine echo server (TCPServer + IOStream) on a loop thread, and on the
 // benchmark thread a client with the protocol of the peers' echo_client
 // (one epoll thread, C connections with TCP_NODELAY, 64-byte messages,
 // strictly one in flight per connection, replies checked). Loopback only.
 // The side-by-side figure with the peers' own client binary is
-// //benchmarks:workloads W6 under ../shared/bench/run_peers.sh.
+// //benchmarks:workloads W6 under benchmarks/peers/run_peers.sh.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
