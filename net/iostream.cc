@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -36,6 +37,29 @@ namespace {
 thread_local Future<void> tls_done_write = make_ready_future();
 // See delimiter_bytes_scanned().
 thread_local uint64_t tls_delimiter_bytes_scanned = 0;
+
+// What recv() reads into before the bytes are appended to a stream's
+// buffer: one per thread, not one per stream, since it holds nothing
+// between reads (an idle stream must not pin a chunk: 15,000 idle
+// connections each held 64 KiB). Grows to the largest read_chunk_size
+// used on the thread. Streams run on their loop's thread, and nothing
+// runs between a recv into it and the append.
+thread_local std::unique_ptr<char[]> tls_chunk;
+thread_local size_t tls_chunk_size = 0;
+
+char* read_chunk(size_t size) {
+  if (tls_chunk_size < size) {
+    tls_chunk.reset(new char[size]);
+    tls_chunk_size = size;
+  }
+  return tls_chunk.get();
+}
+
+// A read buffer keeps at most this much capacity once it is drained (or
+// compacted to a small remainder): enough for the lines of a typical
+// request/response exchange without reallocating, little for an idle
+// connection.
+constexpr size_t kRetainedReadCapacity = 4096;
 }  // namespace
 
 uint64_t delimiter_bytes_scanned() { return tls_delimiter_bytes_scanned; }
@@ -58,7 +82,8 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   ~StreamImpl() { close(nullptr); }
 
   Future<std::string> start_read(int kind, size_t n, bool partial,
-                                 std::string delimiter, size_t max_bytes) {
+                                 std::string delimiter, size_t max_bytes,
+                                 std::optional<IOLoop::duration> timeout) {
     const auto self = keep_alive();
     if (kind_ != kNone) {
       throw std::logic_error("IOStream: a read is already pending");
@@ -69,11 +94,13 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
           std::make_exception_ptr(StreamClosedError(error_)));
     }
     kind_ = kind;
+    ++read_seq_;
     want_ = n;
     partial_ = partial;
     delimiter_ = std::move(delimiter);
     max_bytes_ = max_bytes;
     scanned_ = 0;
+    found_ = std::string_view::npos;
     read_future_ = Future<std::string>();
     // What gen::dump_coroutines shows a coroutine awaiting.
     static constexpr const char* kLabels[] = {"", "IOStream read_bytes",
@@ -86,7 +113,24 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     // is rarely there yet, and the speculative recv would be one wasted
     // syscall per request; level-triggered polling reports data already
     // waiting on the next iteration.
-    if (!try_satisfy() && !closed_) update_interest();
+    if (!try_satisfy() && !closed_) {
+      update_interest();
+      if (timeout && kind_ != kNone) {
+        IOLoop* l = loop();
+        if (l == nullptr) ioloop_internal::throw_closed("IOStream");
+        // The read's sequence number: the timer is removed when the read
+        // ends, but a timer already due may still run; it then finds
+        // another read (or none) and does nothing.
+        read_timer_ = l->call_later(
+            *timeout, [weak = weak_from_this(), seq = read_seq_] {
+              auto self = weak.lock();
+              if (self == nullptr || self->read_seq_ != seq) return;
+              self->read_timer_ = IOLoop::Timeout();
+              self->cancel_read(std::make_exception_ptr(
+                  TimeoutError("IOStream: read timed out")));
+            });
+      }
+    }
     return result;
   }
 
@@ -178,6 +222,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     if (kind_ != kNone) {
       Future<std::string> f = std::move(read_future_);
       int kind = std::exchange(kind_, kNone);
+      remove_read_timer();
       if (kind == kUntilClose && !error_) {
         f.set_result(take(unread()));
       } else {
@@ -197,6 +242,28 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     }
     close_callback_ = std::move(cb);
   }
+
+  // The read ends without consuming anything: its bytes stay buffered
+  // (a read takes its bytes only when it completes), and the stream goes
+  // back to reading at most a chunk ahead.
+  void cancel_read(std::exception_ptr cause) {
+    const auto self = keep_alive();
+    if (kind_ == kNone) return;
+    Future<std::string> f = std::move(read_future_);
+    kind_ = kNone;
+    scanned_ = 0;
+    found_ = std::string_view::npos;
+    remove_read_timer();
+    if (!cause) {
+      cause = std::make_exception_ptr(
+          ReadCancelledError("IOStream: the read was cancelled"));
+    }
+    f.set_exception(std::move(cause));
+  }
+
+  size_t read_buffer_size() const { return unread(); }
+  size_t read_buffer_capacity() const { return rbuf_.capacity(); }
+  size_t write_buffer_size() const { return static_cast<size_t>(queued_ - written_); }
 
   bool closed() const { return closed_; }
   const std::exception_ptr& error() const { return error_; }
@@ -226,23 +293,45 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
 
   size_t unread() const { return rbuf_.size() - rpos_; }
 
+  // Consumes `n` unread bytes. Gives back the buffer's capacity once it is
+  // drained, or compacts it once the consumed prefix outweighs the rest
+  // (each compaction copies less than was consumed since the last one, so
+  // reading many small lines from a large buffer stays linear); a large
+  // buffer left with a small remainder is reallocated to fit.
   std::string take(size_t n) {
     std::string out = rbuf_.substr(rpos_, n);
     rpos_ += n;
     if (rpos_ == rbuf_.size()) {
-      rbuf_.clear();
       rpos_ = 0;
-    } else if (rpos_ > 64 * 1024 && rpos_ > rbuf_.size() / 2) {
+      if (rbuf_.capacity() > kRetainedReadCapacity) {
+        std::string().swap(rbuf_);
+      } else {
+        rbuf_.clear();
+      }
+    } else if (rpos_ > unread() &&
+               (rpos_ > 64 * 1024 || rbuf_.capacity() > kRetainedReadCapacity)) {
       rbuf_.erase(0, rpos_);
       rpos_ = 0;
+      if (rbuf_.capacity() > kRetainedReadCapacity &&
+          rbuf_.size() < rbuf_.capacity() / 4) {
+        rbuf_.shrink_to_fit();
+      }
     }
     return out;
+  }
+
+  void remove_read_timer() {
+    if (!read_timer_) return;
+    if (IOLoop* l = loop()) l->remove_timeout(read_timer_);
+    read_timer_ = IOLoop::Timeout();
   }
 
   void complete_read(size_t n) {
     Future<std::string> f = std::move(read_future_);
     kind_ = kNone;
     scanned_ = 0;
+    found_ = std::string_view::npos;
+    remove_read_timer();
     f.set_result(take(n));
   }
 
@@ -270,20 +359,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
         }
         break;
       case kUntil: {
-        // Resume where the last search stopped, less the bytes that could
-        // start a delimiter completed by the new data: a long line arriving
-        // in pieces is searched once, not once per piece.
-        std::string_view data(rbuf_.data() + rpos_, avail);
-        const size_t from = scanned_ >= delimiter_.size() - 1
-                                ? scanned_ - (delimiter_.size() - 1)
-                                : 0;
-        size_t pos = data.find(delimiter_, from);
-        tls_delimiter_bytes_scanned +=
-            (pos != std::string_view::npos ? pos + delimiter_.size() : avail) -
-            from;
-        scanned_ = avail;
-        if (pos != std::string_view::npos) {
-          size_t n = pos + delimiter_.size();
+        if (size_t n = find_delimiter(); n != std::string_view::npos) {
           if (max_bytes_ != 0 && n > max_bytes_) {
             close(std::make_exception_ptr(StreamBufferFullError(
                 "IOStream::read_until: delimiter not found within " +
@@ -317,19 +393,66 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     return false;
   }
 
-  // Reads what the socket has, bounded: up to max_buffer_size while a read
-  // is pending, one chunk otherwise (backpressure on an idle reader).
+  // read_until: the end of the first delimiter in the unread bytes, or
+  // npos. Resumes where the last search stopped, less the bytes that could
+  // start a delimiter completed by the new data: a long line arriving in
+  // pieces is searched once, not once per piece. A find is remembered
+  // (found_) until the read completes: the unread bytes only grow at the
+  // end meanwhile.
+  size_t find_delimiter() {
+    if (found_ != std::string_view::npos) return found_;
+    const size_t avail = unread();
+    if (avail == scanned_) return std::string_view::npos;  // nothing new
+    std::string_view data(rbuf_.data() + rpos_, avail);
+    const size_t from = scanned_ >= delimiter_.size() - 1
+                            ? scanned_ - (delimiter_.size() - 1)
+                            : 0;
+    size_t pos = data.find(delimiter_, from);
+    tls_delimiter_bytes_scanned +=
+        (pos != std::string_view::npos ? pos + delimiter_.size() : avail) - from;
+    scanned_ = avail;
+    if (pos != std::string_view::npos) found_ = pos + delimiter_.size();
+    return found_;
+  }
+
+  // Whether the buffer already holds what the pending read needs (or
+  // enough to fail it: read_until's max_bytes without the delimiter).
+  bool read_satisfiable() {
+    const size_t avail = unread();
+    switch (kind_) {
+      case kBytes:
+        return avail >= want_ || (partial_ && avail > 0);
+      case kUntil:
+        return find_delimiter() != std::string_view::npos ||
+               (max_bytes_ != 0 && avail >= max_bytes_);
+      default:
+        return false;
+    }
+  }
+
+  // Backpressure: see Options::write_high_water_mark.
+  bool reads_paused() const {
+    return options_.write_high_water_mark != 0 &&
+           write_buffer_size() > options_.write_high_water_mark;
+  }
+
+  // Reads from the socket a chunk at a time, and only as far as needed
+  // (Tornado's stopping rule): until the pending read can be satisfied (or
+  // failed), up to max_buffer_size for read_until_close; one chunk ahead
+  // while no read is pending. What the stream does not need stays in the
+  // kernel, where it throttles the peer: a read_until with a 16-byte limit
+  // used to pull in everything the kernel held (1 MiB) before noticing.
   void read_from_socket() {
     const size_t limit =
         kind_ != kNone ? options_.max_buffer_size : options_.read_chunk_size;
-    if (!chunk_) chunk_.reset(new char[options_.read_chunk_size]);
-    while (!eof_ && unread() < limit) {
+    while (!eof_ && unread() < limit && !reads_paused() && !read_satisfiable()) {
       size_t room = std::min(options_.read_chunk_size, limit - unread());
-      // Into a reused chunk, then appended: growing the string itself
+      // Into the thread's chunk, then appended: growing the string itself
       // would zero-fill the whole chunk on every read.
-      ssize_t n = ::recv(fd_, chunk_.get(), room, 0);
+      char* chunk = read_chunk(options_.read_chunk_size);
+      ssize_t n = ::recv(fd_, chunk, room, 0);
       if (n > 0) {
-        rbuf_.append(chunk_.get(), static_cast<size_t>(n));
+        rbuf_.append(chunk, static_cast<size_t>(n));
         if (static_cast<size_t>(n) < room) break;  // drained for now
         continue;
       }
@@ -432,7 +555,8 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
 
   void update_interest() {
     uint32_t want = 0;
-    if (!eof_ && (kind_ != kNone || unread() < options_.read_chunk_size)) {
+    if (!eof_ && !reads_paused() &&
+        (kind_ != kNone || unread() < options_.read_chunk_size)) {
       want |= IOLoop::READ;
     }
     if (!wbuf_.empty()) want |= IOLoop::WRITE;
@@ -481,16 +605,20 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
 
   // Read side: unread bytes are rbuf_[rpos_, end).
   std::string rbuf_;
-  std::unique_ptr<char[]> chunk_;
   size_t rpos_ = 0;
   int kind_ = kNone;
   size_t want_ = 0;
   bool partial_ = false;
   std::string delimiter_;
   size_t max_bytes_ = 0;
-  // read_until: the unread bytes already searched for delimiter_.
+  // read_until: the unread bytes already searched for delimiter_, and the
+  // end of the delimiter once found (npos until then).
   size_t scanned_ = 0;
+  size_t found_ = std::string_view::npos;
   Future<std::string> read_future_;
+  // Counts reads, so that a read's timer never cancels a later read.
+  uint64_t read_seq_ = 0;
+  IOLoop::Timeout read_timer_;  // the pending read's timeout, if any
 
   // Write side: queued strings, written from wbuf_.front()[wfront_offset_].
   std::deque<std::string> wbuf_;
@@ -516,20 +644,38 @@ IOStream::IOStream(int fd, IOLoop* loop, Options options) {
 }
 
 Future<std::string> IOStream::read_bytes(size_t n, bool partial) {
-  return impl_->start_read(net_internal::StreamImpl::kBytes, n, partial, {}, 0);
+  return impl_->start_read(net_internal::StreamImpl::kBytes, n, partial, {}, 0,
+                           std::nullopt);
+}
+
+Future<std::string> IOStream::read_bytes(size_t n, bool partial,
+                                         IOLoop::duration timeout) {
+  return impl_->start_read(net_internal::StreamImpl::kBytes, n, partial, {}, 0,
+                           timeout);
 }
 
 Future<std::string> IOStream::read_until(std::string delimiter, size_t max_bytes) {
+  return read_until_impl(std::move(delimiter), max_bytes, std::nullopt);
+}
+
+Future<std::string> IOStream::read_until(std::string delimiter, size_t max_bytes,
+                                         IOLoop::duration timeout) {
+  return read_until_impl(std::move(delimiter), max_bytes, timeout);
+}
+
+Future<std::string> IOStream::read_until_impl(
+    std::string delimiter, size_t max_bytes,
+    std::optional<IOLoop::duration> timeout) {
   if (delimiter.empty()) {
     throw std::invalid_argument("IOStream::read_until: empty delimiter");
   }
   return impl_->start_read(net_internal::StreamImpl::kUntil, 0, false,
-                           std::move(delimiter), max_bytes);
+                           std::move(delimiter), max_bytes, timeout);
 }
 
 Future<std::string> IOStream::read_until_close() {
   return impl_->start_read(net_internal::StreamImpl::kUntilClose, 0, false, {},
-                           0);
+                           0, std::nullopt);
 }
 
 Future<void> IOStream::write(std::string data) {
@@ -547,5 +693,13 @@ void IOStream::set_close_callback(std::function<void()> cb) {
 bool IOStream::writing() const { return impl_->writing(); }
 bool IOStream::reading() const { return impl_->reading(); }
 int IOStream::fileno() const { return impl_->fd(); }
+void IOStream::cancel_read(std::exception_ptr cause) {
+  impl_->cancel_read(std::move(cause));
+}
+size_t IOStream::read_buffer_size() const { return impl_->read_buffer_size(); }
+size_t IOStream::read_buffer_capacity() const {
+  return impl_->read_buffer_capacity();
+}
+size_t IOStream::write_buffer_size() const { return impl_->write_buffer_size(); }
 
 }  // namespace tornado

@@ -27,9 +27,19 @@
 //   on the loop. `read_until_close` instead completes with what was read.
 // - The read buffer is bounded (`Options::max_buffer_size`, default
 //   100 MiB as Tornado): a read that would need more closes the stream
-//   with `StreamBufferFullError`. While no read is pending the stream
-//   stops reading once a chunk is buffered, so an idle peer cannot fill
-//   memory.
+//   with `StreamBufferFullError`. The stream reads from its socket only as
+//   far as the pending read needs (a chunk at a time, until the read can
+//   be satisfied, or `read_until`'s `max_bytes` is buffered without the
+//   delimiter, which fails it), one chunk ahead while no read is pending,
+//   and nothing while its unflushed writes exceed
+//   `Options::write_high_water_mark` (a peer that does not read our
+//   replies is not read either). The rest stays in the kernel and
+//   throttles the peer. A drained buffer gives back its capacity, and the
+//   chunk `recv` reads into is per thread, not per stream: an idle stream
+//   holds almost nothing.
+// - A read can be abandoned: `cancel_read()`, or a read's `timeout`
+//   (TimeoutError). The stream stays usable and nothing received is lost:
+//   a read consumes its bytes only when it completes.
 //
 // An `IOStream` is a cheap handle (copies share one stream). The last
 // handle going away closes the stream; it may be the one a done-callback
@@ -45,6 +55,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -76,6 +87,14 @@ class StreamBufferFullError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// ReadCancelledError
+//
+// The read was abandoned by `IOStream::cancel_read()`; the stream is open.
+class ReadCancelledError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 namespace net_internal {
 class StreamImpl;
 
@@ -89,6 +108,12 @@ class IOStream {
   struct Options {
     size_t max_buffer_size = 100 * 1024 * 1024;
     size_t read_chunk_size = 64 * 1024;
+    // Backpressure: while more than this many written bytes wait to be
+    // flushed (the peer is not reading what we send), the stream reads
+    // nothing more from its socket (buffered data is still served), so a
+    // peer that sends requests but never reads the replies cannot make us
+    // queue replies without bound. 0: never pause.
+    size_t write_high_water_mark = 1024 * 1024;
   };
 
   // Takes ownership of `fd` (made non-blocking here). `loop` defaults to
@@ -101,6 +126,9 @@ class IOStream {
   // The next `n` bytes; with `partial`, as soon as any bytes are
   // available (at most `n`).
   Future<std::string> read_bytes(size_t n, bool partial = false);
+  // With a deadline, as `read_until`'s.
+  Future<std::string> read_bytes(size_t n, bool partial,
+                                 IOLoop::duration timeout);
 
   // IOStream::read_until()
   //
@@ -108,11 +136,26 @@ class IOStream {
   // and the delimiter is not found within it, the stream is closed with
   // StreamBufferFullError.
   Future<std::string> read_until(std::string delimiter, size_t max_bytes = 0);
+  // With a deadline: if the read is not done within `timeout`, it fails
+  // with TimeoutError as `cancel_read()` would (the stream stays open and
+  // the bytes received so far stay buffered for the next read).
+  Future<std::string> read_until(std::string delimiter, size_t max_bytes,
+                                 IOLoop::duration timeout);
 
   // IOStream::read_until_close()
   //
   // Everything until the peer closes (bounded by max_buffer_size).
   Future<std::string> read_until_close();
+
+  // IOStream::cancel_read()
+  //
+  // Abandons the pending read (if any): its future fails with `cause`
+  // (ReadCancelledError if null). Nothing is consumed: what was received
+  // stays buffered for the next read, and the stream stays open. For a
+  // read given up by `gen::with_timeout`, which does not cancel it (and
+  // logs the read's late failure); the timeout overloads of the reads
+  // need neither.
+  void cancel_read(std::exception_ptr cause = nullptr);
 
   // IOStream::write()
   //
@@ -150,7 +193,18 @@ class IOStream {
 
   int fileno() const;
 
+  // Memory accounting (monitoring and tests):
+  // Received bytes buffered and not yet read.
+  size_t read_buffer_size() const;
+  // Bytes the stream holds allocated for reading (its buffer's capacity).
+  size_t read_buffer_capacity() const;
+  // Bytes queued by write() and not yet flushed to the kernel.
+  size_t write_buffer_size() const;
+
  private:
+  Future<std::string> read_until_impl(std::string delimiter, size_t max_bytes,
+                                      std::optional<IOLoop::duration> timeout);
+
   std::shared_ptr<net_internal::StreamImpl> impl_;
 };
 
