@@ -3,6 +3,7 @@
 // lines failing a test; teardown that closes quietly.
 
 #include "tornado/testing/async_test.h"
+#include "tornado/testing/testing.h"  // the umbrella header compiles too
 
 #include <chrono>
 #include <stdexcept>
