@@ -1,6 +1,8 @@
 #include "tornado/net/iostream.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <deque>
 #include <optional>
 #include <string_view>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -701,5 +704,42 @@ size_t IOStream::read_buffer_capacity() const {
   return impl_->read_buffer_capacity();
 }
 size_t IOStream::write_buffer_size() const { return impl_->write_buffer_size(); }
+
+namespace {
+void set_option(int fd, int level, int name, int value, const char* what) {
+  if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            std::string("IOStream: cannot set ") + what);
+  }
+}
+}  // namespace
+
+void IOStream::set_nodelay(bool on) {
+  set_option(fileno(), IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "TCP_NODELAY");
+}
+
+void IOStream::set_keepalive(std::chrono::seconds idle,
+                             std::chrono::seconds interval, int count) {
+  if (idle.count() < 1 || interval.count() < 1 || count < 1) {
+    throw std::invalid_argument(
+        "IOStream::set_keepalive: idle and interval must be at least 1 s, "
+        "count at least 1");
+  }
+  const int fd = fileno();
+  auto clamp = [](long long v) { return static_cast<int>(std::min<long long>(v, 32767)); };
+  set_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
+  set_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, clamp(idle.count()), "TCP_KEEPIDLE");
+  set_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, clamp(interval.count()), "TCP_KEEPINTVL");
+  set_option(fd, IPPROTO_TCP, TCP_KEEPCNT, std::min(count, 127), "TCP_KEEPCNT");
+}
+
+void IOStream::set_user_timeout(std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) {
+    throw std::invalid_argument("IOStream::set_user_timeout: negative timeout");
+  }
+  const long long ms = std::min<long long>(timeout.count(), 0x7fffffff);
+  set_option(fileno(), IPPROTO_TCP, TCP_USER_TIMEOUT, static_cast<int>(ms),
+             "TCP_USER_TIMEOUT");
+}
 
 }  // namespace tornado

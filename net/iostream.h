@@ -50,6 +50,7 @@
 #ifndef TORNADO_NET_IOSTREAM_H_
 #define TORNADO_NET_IOSTREAM_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -192,6 +193,20 @@ class IOStream {
   bool reading() const;
 
   int fileno() const;
+
+  // Socket options (TCP streams). Each throws std::system_error naming the
+  // option if the kernel refuses it (e.g. on a pipe or a unix socket).
+  // set_nodelay: TCP_NODELAY, no coalescing of small writes (TCPServer
+  // turns it on for accepted connections).
+  void set_nodelay(bool on);
+  // set_keepalive: SO_KEEPALIVE with the first probe after `idle`, then
+  // every `interval`, giving up after `count` unanswered probes: a dead
+  // peer is noticed (the stream closes with an error).
+  void set_keepalive(std::chrono::seconds idle, std::chrono::seconds interval,
+                     int count);
+  // set_user_timeout: TCP_USER_TIMEOUT, how long written data may stay
+  // unacknowledged before the connection is dropped (0: the system's).
+  void set_user_timeout(std::chrono::milliseconds timeout);
 
   // Memory accounting (monitoring and tests):
   // Received bytes buffered and not yet read.

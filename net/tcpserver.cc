@@ -1,10 +1,13 @@
 #include "tornado/net/tcpserver.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,9 +34,65 @@ IOLoop& TCPServer::loop() const {
 
 TCPServer::~TCPServer() { stop(); }
 
-void TCPServer::listen(int port, const std::string& address) {
-  bind(port, address);
+void TCPServer::listen(int port, const std::string& address, int backlog) {
+  bind(port, address, backlog);
   start();
+}
+
+void TCPServer::add_sockets(const std::vector<int>& fds) {
+  for (int fd : fds) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (fd < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        !listening) {
+      throw std::invalid_argument("TCPServer::add_sockets: fd " + std::to_string(fd) +
+                                  " is not a listening socket");
+    }
+  }
+  sockets_.reserve(sockets_.size() + fds.size());
+  for (int fd : fds) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (port_ == 0) port_ = net_internal::local_port(fd);
+    sockets_.push_back(fd);
+    // While paused, the resume watches it with the others.
+    if (started_ && !paused_) {
+      loop().add_handler(fd, [this](int lfd, uint32_t) { accept_batch(lfd); },
+                         IOLoop::READ);
+    }
+  }
+}
+
+int bind_unix_socket(const std::string& path, int mode, int backlog) {
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    throw std::invalid_argument("bind_unix_socket: path '" + path +
+                                "' is empty or too long for a unix socket");
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      throw std::system_error(EEXIST, std::generic_category(),
+                              "bind_unix_socket: '" + path + "' exists and is not a socket");
+    }
+    ::unlink(path.c_str());  // a stale socket from an earlier run
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw std::system_error(errno, std::generic_category(), "bind_unix_socket: socket");
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 ||
+      ::listen(fd, backlog) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw std::system_error(err, std::generic_category(),
+                            "bind_unix_socket: cannot listen on '" + path + "'");
+  }
+  return fd;
 }
 
 void TCPServer::bind(int port, const std::string& address, int backlog) {

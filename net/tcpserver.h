@@ -52,6 +52,15 @@
 
 namespace tornado {
 
+// bind_unix_socket()
+//
+// A listening unix-domain stream socket at `path` (Tornado's
+// netutil.bind_unix_socket), for `TCPServer::add_sockets`. A stale socket
+// file at `path` is replaced; any other file there is an error. `mode`
+// sets the file's permissions. Throws std::system_error naming the path,
+// std::invalid_argument if the path is too long.
+int bind_unix_socket(const std::string& path, int mode = 0600, int backlog = 128);
+
 class TCPServer {
  public:
   // Move-only captures (a unique_ptr) are fine. A coroutine handler's
@@ -79,8 +88,18 @@ class TCPServer {
   TCPServer& operator=(const TCPServer&) = delete;
 
   // Throws std::system_error (naming the address) if it cannot bind.
-  void listen(int port, const std::string& address = "");
+  // `backlog` is listen(2)'s (connections the kernel queues unaccepted).
+  void listen(int port, const std::string& address = "", int backlog = 128);
   void bind(int port, const std::string& address = "", int backlog = 128);
+
+  // TCPServer::add_sockets()
+  //
+  // Adopts sockets already bound and listening (made by the caller, passed
+  // down by a supervisor, or by `bind_unix_socket`): the server owns them
+  // from now on (made non-blocking; closed by stop()), and accepts on them
+  // once started. Throws std::invalid_argument, adopting none, if one is
+  // not a listening socket.
+  void add_sockets(const std::vector<int>& fds);
   void start();
   void stop();
 

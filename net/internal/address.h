@@ -25,7 +25,10 @@ inline int local_port(int fd) {
   if (ss.ss_family == AF_INET) {
     return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   }
-  return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  if (ss.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  }
+  return 0;  // a unix socket has no port
 }
 
 // "1.2.3.4:80" or "[::1]:80".
