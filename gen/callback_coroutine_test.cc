@@ -21,6 +21,7 @@
 #include "tornado/ioloop/periodic_callback.h"
 #include "tornado/logging/logging.h"
 #include "tornado/stack_context/stack_context.h"
+#include "tornado/testing/run_loop.h"
 
 namespace tornado {
 namespace {
@@ -40,20 +41,8 @@ class RecordingLoop : public IOLoop {
   std::vector<std::string> errors;
 };
 
-void run_for(IOLoop& loop, std::chrono::milliseconds d) {
-  auto t = loop.call_later(d, [&] { loop.stop(); });
-  loop.start();
-  loop.remove_timeout(t);
-}
-
-// Runs the loop until `done()` (checked every millisecond), at most 5 s:
-// on a loaded machine a fixed short run may end before the iterations a
-// test needs.
-template <class Pred>
-void run_until(IOLoop& loop, Pred done) {
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!done() && std::chrono::steady_clock::now() < deadline) run_for(loop, 1ms);
-}
+using testing::run_for;
+using testing::run_until;
 
 TEST(CallbackCoroutines, SpawnCallbackKeepsTheLambdaAliveAcrossSuspension) {
   RecordingLoop loop;

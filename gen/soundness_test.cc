@@ -16,17 +16,14 @@
 #include "tornado/gen/gen.h"
 #include "gtest/gtest.h"
 #include "tornado/logging/logging.h"
+#include "tornado/testing/run_loop.h"
 
 namespace tornado {
 namespace {
 
 using namespace std::chrono_literals;
 
-void run_for(IOLoop& loop, std::chrono::milliseconds d) {
-  auto t = loop.call_later(d, [&] { loop.stop(); });
-  loop.start();
-  loop.remove_timeout(t);
-}
+using testing::run_for;
 
 class Captured {
  public:

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tornado/future/future.h"
+#include "tornado/testing/counted.h"
 #include "gtest/gtest.h"
 #include "tornado/ioloop/ioloop.h"
 
@@ -28,15 +29,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Counted {
-  static inline std::atomic<int> live{0};
-  int v;
-  explicit Counted(int v) : v(v) { live.fetch_add(1); }
-  Counted(const Counted& o) : v(o.v) { live.fetch_add(1); }
-  Counted(Counted&& o) noexcept : v(o.v) { live.fetch_add(1); }
-  Counted& operator=(const Counted&) = default;
-  ~Counted() { live.fetch_sub(1); }
-};
+using testing::Counted;
 
 int live() { return Counted::live.load(); }
 

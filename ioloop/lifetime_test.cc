@@ -24,6 +24,7 @@
 #include "tornado/ioloop/periodic_callback.h"
 #include "tornado/logging/logging.h"
 #include "tornado/stack_context/stack_context.h"
+#include "tornado/testing/run_loop.h"
 
 // ---- Allocation failure injection ----------------------------------------------
 //
@@ -70,23 +71,8 @@ bool injection_works() {
 }
 
 // Runs `loop` until `done()` or `limit`.
-template <class Pred>
-void run_until(IOLoop& loop, Pred done, std::chrono::milliseconds limit = 2000ms) {
-  const auto deadline = Clock::now() + limit;
-  while (!done() && Clock::now() < deadline) {
-    // A timeout, not a callback: the loop polls before it runs. Removed
-    // after, in case something else stopped the loop first.
-    auto t = loop.call_later(1ms, [&] { loop.stop(); });
-    loop.start();
-    loop.remove_timeout(t);
-  }
-}
-
-void run_for(IOLoop& loop, std::chrono::milliseconds d) {
-  auto t = loop.call_later(d, [&] { loop.stop(); });
-  loop.start();
-  loop.remove_timeout(t);
-}
+using testing::run_for;
+using testing::run_until;
 
 // ---- 1. run_sync owns what it runs ----------------------------------------------
 

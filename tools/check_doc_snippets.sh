@@ -11,10 +11,7 @@ cd "$(dirname "$0")/.."
 CXX=${CXX:-g++}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Our headers are included as "tornado/<library>/..." (Bazel's
-# include_prefix); outside Bazel, a link gives the same paths.
-mkdir -p "$tmp/include"
-ln -s "$(pwd)" "$tmp/include/tornado"
+. tools/tornado_include_dir.sh "$tmp"
 status=0
 
 for md in docs/guide.md docs/lifetimes.md; do
