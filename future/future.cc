@@ -1,6 +1,7 @@
 #include "tornado/future/future.h"
 
 #include <string>
+#include <typeinfo>
 
 #include "tornado/logging/logging.h"
 
@@ -11,6 +12,27 @@ void throw_invalid_state(const char* what) { throw InvalidStateError(what); }
 void report_never_retrieved(const std::exception_ptr& e) noexcept {
   logging::error("Future exception was never retrieved: " +
                  logging::describe(e));
+}
+
+bool is_cancelled_error(const std::exception_ptr& e) noexcept {
+  if (!e) return false;
+#if defined(__GLIBCXX__)
+  // CancelledError is final: its exact type says it, without a rethrow.
+  const std::type_info* t = e.__cxa_exception_type();
+  return t != nullptr && *t == typeid(CancelledError);
+#else
+  try {
+    std::rethrow_exception(e);
+  } catch (const CancelledError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+#endif
+}
+
+std::exception_ptr make_cancelled_error() {
+  return std::make_exception_ptr(CancelledError());
 }
 
 void report_callback_exception(const std::exception_ptr& e) noexcept {

@@ -67,6 +67,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/functional/any_invocable.h"
+#include "tornado/future/internal/cancel.h"
 #include "tornado/future/internal/refcount.h"
 
 namespace tornado {
@@ -78,6 +79,20 @@ namespace tornado {
 class InvalidStateError : public std::logic_error {
  public:
   using std::logic_error::logic_error;
+};
+
+// CancelledError
+//
+// The outcome of a cancelled future, and what a cancelled coroutine's
+// `co_await` throws. Derived from std::exception only, so that
+// `catch (const std::runtime_error&)` (ordinary error handling) does not
+// swallow a cancellation; catch it by name to handle one. `final`: a
+// future is cancelled exactly when its exception is a CancelledError,
+// which `Future::cancelled()` tells by the exception's type alone.
+class CancelledError final : public std::exception {
+ public:
+  CancelledError() noexcept = default;
+  const char* what() const noexcept override { return "CancelledError"; }
 };
 
 template <class T>
@@ -98,6 +113,10 @@ namespace future_internal {
 [[noreturn]] void throw_invalid_state(const char* what);
 void report_never_retrieved(const std::exception_ptr& e) noexcept;
 void report_callback_exception(const std::exception_ptr& e) noexcept;
+// True when `e` holds a CancelledError (null: false).
+bool is_cancelled_error(const std::exception_ptr& e) noexcept;
+// A new CancelledError.
+std::exception_ptr make_cancelled_error();
 
 struct Empty {};
 
@@ -120,9 +139,17 @@ struct State final : RefCount {
   void* producer = nullptr;
   void* awaiter = nullptr;
   const char* label = nullptr;
+  // What cancel() asks before completing the future (see
+  // internal/cancel.h); null for a plain future.
+  CancelHook* cancel_hook = nullptr;
+  uintptr_t cancel_arg = 0;
 
   ~State() {
-    if (exception && !retrieved) report_never_retrieved(exception);
+    if (cancel_hook != nullptr) cancel_hook->hook_released(cancel_arg);
+    // A cancelled future is never reported: nobody has to look at it.
+    if (exception && !retrieved && !is_cancelled_error(exception)) {
+      report_never_retrieved(exception);
+    }
   }
 
   // Out of line: keeps the handles' release small enough to inline.
@@ -247,6 +274,34 @@ class [[nodiscard]] Future {
     return s->exception;
   }
 
+  // Future::cancel()
+  //
+  // asyncio's meaning. On a pending future: completes it with
+  // CancelledError and runs its done-callbacks (a timer behind it, such as
+  // gen::sleep's, is removed; a lock's or queue's waiter is withdrawn), or,
+  // for a coroutine's future, asks the coroutine to stop (see gen/gen.h,
+  // "Cancellation"): the future then completes later, as the coroutine's
+  // body ends. Returns true in both cases, false when the future is
+  // already done (nothing changes). Harmless from a done-callback, twice,
+  // or while the coroutine finishes. Thread-compatible, like set_result.
+  bool cancel() {
+    State* s = checked("Future::cancel");
+    if (s->done) return false;
+    if (s->cancel_hook != nullptr) return cancel_with_hook(s);
+    complete_cancelled(s);
+    return true;
+  }
+
+  // Future::cancelled()
+  //
+  // True when the future is done with a CancelledError (it was cancelled,
+  // or the coroutine behind it ended by one). Does not count as retrieving
+  // the exception.
+  bool cancelled() const {
+    return state_ != nullptr && state_->done &&
+           future_internal::is_cancelled_error(state_->exception);
+  }
+
   // Future::add_done_callback()
   //
   // `fn(Future<T>)` runs once the future is done: at once (inline) if it
@@ -312,6 +367,17 @@ class [[nodiscard]] Future {
     }
   }
 
+  [[gnu::noinline]] bool cancel_with_hook(State* s) {
+    Future keep(s);  // the hook may drop the last other handle
+    if (s->cancel_hook->cancel_requested(s, s->cancel_arg)) return true;
+    if (!s->done) complete_cancelled(s);
+    return true;
+  }
+  [[gnu::noinline]] void complete_cancelled(State* s) {
+    s->exception = future_internal::make_cancelled_error();
+    finish(s);
+  }
+
   void finish(State* s) {
     s->done = true;
     if (!s->callbacks.empty()) run_callbacks(s);
@@ -332,13 +398,16 @@ class [[nodiscard]] Future {
 // chain_future()
 //
 // Completes `b` with `a`'s outcome when `a` is done (copying the value, or
-// moving it out of `a` when `T` is not copyable). Does nothing if `b` is
+// moving it out of `a` when `T` is not copyable); `a` cancelled cancels
+// `b` (so a coroutine behind `b` is asked to stop). Does nothing if `b` is
 // done by then. Counts as retrieving `a`'s exception.
 template <class T>
 void chain_future(Future<T> a, Future<T> b) {
   a.add_done_callback([b](Future<T> a) mutable {
     if (b.done()) return;
-    if (std::exception_ptr e = a.exception()) {
+    if (a.cancelled()) {
+      b.cancel();
+    } else if (std::exception_ptr e = a.exception()) {
       b.set_exception(std::move(e));
     } else if constexpr (std::is_void_v<T>) {
       b.set_result();

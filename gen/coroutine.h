@@ -27,6 +27,7 @@
 namespace tornado::gen {
 
 [[noreturn]] void throw_inconsistent();
+[[noreturn]] void throw_cancelled();
 
 // ---- Awaiters -------------------------------------------------------------------
 
@@ -59,11 +60,22 @@ class FutureAwaiter {
       runner_->check_contexts();
       return false;
     }
+    // Asked to cancel while running: the cancellation goes to what we
+    // await (it may complete now; we still resume from the loop).
+    if (runner_->take_must_cancel()) runner_->cancel_on_await(future_);
     runner_->note_suspension(where_, future_);
-    return runner_->handle_yield(future_, token_);
+    suspended_ = runner_->handle_yield(future_, token_);
+    return suspended_;
   }
   decltype(auto) await_resume() {
     if (runner_->take_inconsistency()) throw_inconsistent();
+    if (suspended_ && runner_->take_must_cancel()) {
+      // Cancelled after the awaited future was done: CancelledError
+      // instead of its result, which goes back to its producer (a lock's
+      // unit to the next waiter).
+      future_internal::Access::result_dropped(future_);
+      throw_cancelled();
+    }
     if constexpr (std::is_void_v<T>) {
       future_.result();
     } else if constexpr (std::is_copy_constructible_v<T>) {
@@ -78,6 +90,7 @@ class FutureAwaiter {
   Runner* runner_;
   gen_internal::SourceLocation where_;
   size_t token_ = future_internal::Access::kNoToken;
+  bool suspended_ = false;
 };
 
 }  // namespace gen_internal
@@ -102,6 +115,7 @@ class MomentAwaiter {
   }
   void await_resume() {
     if (runner_->take_inconsistency()) throw_inconsistent();
+    if (runner_->take_must_cancel()) throw_cancelled();
   }
 
  private:
@@ -142,7 +156,10 @@ class PromiseBase {
     }
     return {};
   }
-  ~PromiseBase() { future_internal::Access::set_producer(future_, nullptr); }
+  ~PromiseBase() {
+    future_internal::Access::set_producer(future_, nullptr);
+    future_internal::Access::clear_cancel_hook(future_);
+  }
 
   // The coroutine's future is normally completed here, by its body. If
   // someone completed it from outside first, the body's outcome is
@@ -180,6 +197,7 @@ class PromiseBase {
  protected:
   void register_self() {
     future_internal::Access::set_producer(future_, runner_.as_suspended());
+    future_internal::Access::set_cancel_hook(future_, &runner_, 0);
     runner_.set_own_state(future_internal::Access::state_id(future_),
                           future_internal::Access::awaiter_slot(future_));
   }
@@ -203,6 +221,11 @@ class Promise : public PromiseBase<T> {
     requires std::is_convertible_v<U&&, T>
   void return_value(U&& value) {
     if (this->future_.done()) return;  // completed from outside: dropped
+    // Asked to cancel and never told (no co_await since): cancelled.
+    if (this->runner_.take_must_cancel()) {
+      future_internal::Access::complete_cancelled(this->future_);
+      return;
+    }
     this->future_.set_result(T(std::forward<U>(value)));
   }
 };
@@ -216,7 +239,12 @@ class Promise<void> : public PromiseBase<void> {
     return this->future_;
   }
   void return_void() {
-    if (!this->future_.done()) this->future_.set_result();
+    if (this->future_.done()) return;
+    if (this->runner_.take_must_cancel()) {
+      future_internal::Access::complete_cancelled(this->future_);
+      return;
+    }
+    this->future_.set_result();
   }
 };
 

@@ -39,6 +39,23 @@ void Runner::keep_alive(std::shared_ptr<void> p) noexcept {
   }
 }
 
+bool Runner::cancel_requested(future_internal::RefCount*, uintptr_t) noexcept {
+  cancelling_ = true;
+  if (suspended_ && cancel_awaited_ != nullptr && awaited_state_ != nullptr) {
+    // The awaiter holds the awaited future while suspended: its state is
+    // alive. Done already (our resumption is queued): cancel() is false.
+    try {
+      if (cancel_awaited_(awaited_state_)) return true;
+    } catch (...) {
+      // Out of memory for the CancelledError: deliver it ourselves.
+    }
+  }
+  must_cancel_ = true;
+  return true;
+}
+
+void throw_cancelled() { throw CancelledError(); }
+
 void throw_inconsistent() {
   throw StackContextInconsistentError(
       "stack_context inconsistency (probably caused by a co_await inside a "

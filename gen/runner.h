@@ -33,7 +33,8 @@ namespace tornado::gen {
 // coroutine once the awaited future is done. It lives inside the
 // coroutine's frame (no allocation of its own). Users do not create or
 // call it; it is public so the walkthrough can point at it.
-class Runner final : public ioloop_internal::Suspended {
+class Runner final : public ioloop_internal::Suspended,
+                     public future_internal::CancelHook {
  public:
   Runner() : resume_contexts_(stack_context_internal::current_head()) {}
   ~Runner() { ioloop_internal::LoopAccess::release(this); }
@@ -57,6 +58,7 @@ class Runner final : public ioloop_internal::Suspended {
       logging::trace("inner");
       run();
     });
+    suspended_ = true;
     return true;
   }
 
@@ -68,6 +70,7 @@ class Runner final : public ioloop_internal::Suspended {
     ioloop_internal::LoopAccess::adopt(loop, this);
     since_ns_ = ioloop_internal::LoopAccess::coarse_time_ns(loop);
     loop.add_callback([this] { run(); });
+    suspended_ = true;
     return true;
   }
 
@@ -79,6 +82,7 @@ class Runner final : public ioloop_internal::Suspended {
     logging::trace("run");
     ioloop_internal::LoopAccess::release(this);
     resume_contexts_ = stack_context_internal::current_head();
+    suspended_ = false;
     handle_.resume();  // may destroy *this (the coroutine finished)
   }
 
@@ -98,6 +102,29 @@ class Runner final : public ioloop_internal::Suspended {
   // The contexts are as they were when the coroutine was last resumed.
   bool contexts_consistent_fast() const {
     return stack_context_internal::current_head() == resume_contexts_;
+  }
+
+  // ---- Cancellation (see gen/gen.h, "Cancellation") ----
+
+  // CancelHook: `cancel()` on the coroutine's own future. Never resumes
+  // the coroutine here: suspended on a pending future, it cancels that
+  // future (the cancellation travels down the chain of awaits, and the
+  // coroutine resumes from the loop with what that future became);
+  // otherwise (running, on `gen::moment`, or its awaited future already
+  // done) it marks the coroutine so that its next resumption, or its next
+  // co_await of a pending future, delivers CancelledError.
+  bool cancel_requested(future_internal::RefCount* state, uintptr_t arg) noexcept override;
+
+  // Takes the mark left by cancel_requested for the next co_await.
+  bool take_must_cancel() { return std::exchange(must_cancel_, false); }
+  // Asked to cancel and not finished (sticky; for dumps).
+  bool cancelling() const { return cancelling_; }
+  // At a co_await of the pending `f` with a cancellation marked (it was
+  // asked while running): passes it on to `f`.
+  template <class T>
+  void cancel_on_await(Future<T>& f) {
+    must_cancel_ = false;
+    f.cancel();
   }
 
   // The loop is closing: destroy the suspended frame (and so this Runner).
@@ -120,6 +147,7 @@ class Runner final : public ioloop_internal::Suspended {
   void note_suspension(const gen_internal::SourceLocation& where, Future<T>& awaited) {
     where_ = where;
     awaited_state_ = future_internal::Access::state_id(awaited);
+    cancel_awaited_ = &cancel_awaited<T>;
     if (future_internal::Access::producer(awaited) != nullptr) {
       future_internal::Access::set_awaiter(awaited, as_suspended());
       awaiting_ = "coroutine";
@@ -131,6 +159,7 @@ class Runner final : public ioloop_internal::Suspended {
   void note_moment(const gen_internal::SourceLocation& where) {
     where_ = where;
     awaited_state_ = nullptr;
+    cancel_awaited_ = nullptr;
     awaiting_ = "moment";
   }
   // Called once, with the coroutine's own future's state.
@@ -164,9 +193,19 @@ class Runner final : public ioloop_internal::Suspended {
   std::string async_chain() const;
 
  private:
+  template <class T>
+  static bool cancel_awaited(const void* state) {
+    return future_internal::Access::from_state_id<T>(state).cancel();
+  }
+
   std::coroutine_handle<> handle_;
   const stack_context_internal::Node* resume_contexts_;
   bool inconsistent_ = false;
+  bool suspended_ = false;    // waiting for the loop to call run()
+  bool must_cancel_ = false;  // deliver CancelledError at the next co_await
+  bool cancelling_ = false;   // cancel() was called on the own future
+  // Cancels the awaited future (awaited_state_); null on gen::moment.
+  bool (*cancel_awaited_)(const void*) = nullptr;
   gen_internal::SourceLocation where_{};
   const char* awaiting_ = nullptr;
   const void* awaited_state_ = nullptr;

@@ -17,14 +17,37 @@
 
 namespace tornado::gen {
 
+namespace gen_internal {
+// The timer's callable: completes the sleep, and withdraws the future's
+// cancel hook (which names the loop) when it fires or is dropped.
+class SleepWake {
+ public:
+  explicit SleepWake(Future<void> f) : f_(std::move(f)) {}
+  SleepWake(SleepWake&&) noexcept = default;
+  ~SleepWake() {
+    if (!f_.done()) future_internal::Access::clear_cancel_hook(f_);
+  }
+  void operator()() {
+    future_internal::Access::clear_cancel_hook(f_);
+    if (!f_.done()) f_.set_result();
+  }
+
+ private:
+  Future<void> f_;
+};
+}  // namespace gen_internal
+
 // sleep()
 //
-// A future done after `duration`, on `IOLoop::current()`.
+// A future done after `duration`, on `IOLoop::current()`. Cancelling it
+// removes its timer at once and completes it with CancelledError.
 template <class Rep, class Period>
 Future<void> sleep(std::chrono::duration<Rep, Period> duration) {
   Future<void> f;
   future_internal::Access::set_label(f, "sleep");
-  IOLoop::current().call_later(duration, [f]() mutable { f.set_result(); });
+  IOLoop& loop = IOLoop::current();
+  IOLoop::Timeout t = loop.call_later(duration, gen_internal::SleepWake(f));
+  ioloop_internal::LoopAccess::cancel_removes_timer(loop, f, t);
   return f;
 }
 

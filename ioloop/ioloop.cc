@@ -433,6 +433,16 @@ void IOLoop::remove_timeout(const Timeout& timeout) {
   timeouts_.remove(timeout.handle_);
 }
 
+bool IOLoop::TimerCancel::cancel_requested(future_internal::RefCount*,
+                                           uintptr_t arg) noexcept {
+  ioloop_internal::TimeoutHeap::Handle h;
+  h.owner = &loop_->timeouts_;
+  h.slot = static_cast<uint32_t>(arg >> 32);
+  h.generation = static_cast<uint32_t>(arg);
+  loop_->remove_timeout(Timeout(h));
+  return false;  // cancel() completes the future
+}
+
 // ---- fd handlers ----------------------------------------------------------------
 
 void IOLoop::add_handler_task(int fd, Handler handler, uint32_t events) {

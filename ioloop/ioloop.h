@@ -326,6 +326,21 @@ class IOLoop {
   template <class T, class F>
   size_t add_future_cancellable(Future<T>& f, F cb);
 
+  // gen::sleep's cancel hook: cancelling its future removes its timer at
+  // once (no syscall). The timer's callable clears the hook when it fires
+  // or is dropped (close), so the hook never outlives the loop.
+  class TimerCancel final : public future_internal::CancelHook {
+   public:
+    explicit TimerCancel(IOLoop* loop) : loop_(loop) {}
+    bool cancel_requested(future_internal::RefCount* state, uintptr_t arg) noexcept override;
+
+   private:
+    IOLoop* loop_;
+  };
+  static uintptr_t pack_timeout(const Timeout& t) {
+    return (uintptr_t{t.handle_.slot} << 32) | t.handle_.generation;
+  }
+
   // A coarse clock (CLOCK_MONOTONIC_COARSE, ns) read once per poll, for
   // diagnostics that must cost nothing per operation (how long a coroutine
   // has been suspended). May lag by the iterations since the last poll.
@@ -422,6 +437,8 @@ class IOLoop {
   uint64_t next_executor_id_ = 0;
   // std::unordered_map: its emplace has the strong guarantee on bad_alloc.
   std::unordered_map<uint64_t, absl::AnyInvocable<void()>> executor_pending_;
+
+  TimerCancel timer_cancel_{this};
 };
 
 }  // namespace tornado

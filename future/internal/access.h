@@ -10,6 +10,9 @@
 #define TORNADO_FUTURE_INTERNAL_ACCESS_H_
 
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
 
 namespace tornado {
 
@@ -67,6 +70,67 @@ struct Access {
   template <class T>
   static void set_label(Future<T>& f, const char* l) {
     if (f.state_) f.state_->label = l;
+  }
+
+  // ---- Cancellation (see internal/cancel.h) ----
+  // Installs `hook` (with `arg`) on `f`'s state, replacing (and releasing)
+  // any other; null clears it.
+  template <class T>
+  static void set_cancel_hook(Future<T>& f, CancelHook* hook, uintptr_t arg) noexcept {
+    auto* s = f.state_;
+    if (s == nullptr) return;
+    CancelHook* old = s->cancel_hook;
+    const uintptr_t old_arg = s->cancel_arg;
+    s->cancel_hook = hook;
+    s->cancel_arg = arg;
+    if (old != nullptr) old->hook_released(old_arg);
+  }
+  template <class T>
+  static void clear_cancel_hook(Future<T>& f) noexcept {
+    set_cancel_hook(f, nullptr, 0);
+  }
+  template <class T>
+  static CancelHook* cancel_hook(const Future<T>& f) noexcept {
+    return f.state_ ? f.state_->cancel_hook : nullptr;
+  }
+  // A handle to the state named by state_id().
+  template <class T>
+  static Future<T> from_state_id(const void* id) noexcept {
+    return Future<T>(static_cast<State<T>*>(const_cast<void*>(id)));
+  }
+  // A handle to the state a hook was given.
+  template <class T>
+  static Future<T> from_state(RefCount* s) noexcept {
+    return Future<T>(static_cast<State<T>*>(s));
+  }
+  // The value of a done, successful state a hook was given (for
+  // result_dropped: a queue takes its item back).
+  template <class T>
+  static T take_value(RefCount* s) {
+    auto* st = static_cast<State<T>*>(s);
+    st->taken = true;
+    return std::move(*st->value);
+  }
+  // A cancelled coroutine drops `f`'s successful result: tells the hook.
+  template <class T>
+  static void result_dropped(Future<T>& f) noexcept {
+    auto* s = f.state_;
+    if (s == nullptr || !s->done || s->exception || s->cancel_hook == nullptr) return;
+    if constexpr (!std::is_void_v<T>) {
+      if (s->taken) return;
+    }
+    CancelHook* hook = s->cancel_hook;
+    const uintptr_t arg = s->cancel_arg;
+    s->cancel_hook = nullptr;  // at most once
+    Future<T> keep(s);
+    hook->result_dropped(s, arg);
+    hook->hook_released(arg);
+  }
+  // Completes the pending `f` with a new CancelledError, running its
+  // callbacks (what cancel() does for a plain future).
+  template <class T>
+  static void complete_cancelled(Future<T>& f) {
+    f.complete_cancelled(f.checked_pending("Future::cancel"));
   }
 
   template <class T>

@@ -39,6 +39,12 @@ struct LoopAccess {
     return loop.add_future_cancellable(f, std::move(cb));
   }
   static int64_t coarse_time_ns(const IOLoop& loop) { return loop.coarse_now_ns_; }
+  // Cancelling `f` removes the timer `t` (gen::sleep). The timer's
+  // callable must clear the hook when it runs or is destroyed.
+  template <class T>
+  static void cancel_removes_timer(IOLoop& loop, Future<T>& f, const IOLoop::Timeout& t) {
+    future_internal::Access::set_cancel_hook(f, &loop.timer_cancel_, IOLoop::pack_timeout(t));
+  }
 };
 
 // keep_alive_with()

@@ -1,0 +1,351 @@
+// Cancellation: Future::cancel() on plain futures, sleeps and coroutines
+// (the semantics of ../shared/API.md, which are asyncio's adapted to
+// coroutines that start eagerly). Tests that follow one of CPython's
+// asyncio tests name it (Lib/test/test_asyncio/test_tasks.py unless said
+// otherwise).
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tornado/gen/gen.h"
+#include "tornado/logging/logging.h"
+
+namespace tornado {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CancelTest : public ::testing::Test {
+ protected:
+  CancelTest() { loop_.make_current(); }
+  ~CancelTest() override { loop_.close(); }
+
+  // Runs the loop until `f` is done (or 5 s pass).
+  template <class T>
+  void run_until_done(Future<T> f) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!f.done() && std::chrono::steady_clock::now() < deadline) {
+      loop_.add_callback([this] { loop_.stop(); });
+      loop_.start();
+    }
+    ASSERT_TRUE(f.done());
+  }
+  // One loop iteration.
+  void run_once() {
+    loop_.add_callback([this] { loop_.stop(); });
+    loop_.start();
+  }
+
+  std::vector<std::string> log_;
+  logging::ScopedSink sink_{[this](logging::Level, std::string_view s) {
+    log_.emplace_back(s);
+  }};
+  IOLoop loop_;
+};
+
+// ---- CancelledError and plain futures --------------------------------------------
+
+TEST(CancelledErrorTest, IsNotARuntimeError) {
+  static_assert(std::is_base_of_v<std::exception, CancelledError>);
+  static_assert(!std::is_base_of_v<std::runtime_error, CancelledError>);
+  static_assert(!std::is_base_of_v<std::logic_error, CancelledError>);
+  bool caught_as_runtime = false, caught_as_cancel = false;
+  try {
+    try {
+      throw CancelledError();
+    } catch (const std::runtime_error&) {
+      caught_as_runtime = true;
+    }
+  } catch (const CancelledError&) {
+    caught_as_cancel = true;
+  }
+  EXPECT_FALSE(caught_as_runtime);
+  EXPECT_TRUE(caught_as_cancel);
+}
+
+// Follows test_futures.py BaseFutureTests.test_cancel.
+TEST(FutureCancelTest, PendingFutureCompletesCancelledAndRunsCallbacks) {
+  Future<int> f;
+  int calls = 0;
+  f.add_done_callback([&](Future<int> d) {
+    ++calls;
+    EXPECT_TRUE(d.cancelled());
+  });
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_TRUE(f.cancel());
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(f.done());
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW(f.result(), CancelledError);
+  // exception() returns it, does not throw.
+  std::exception_ptr e = f.exception();
+  ASSERT_TRUE(e);
+  EXPECT_THROW(std::rethrow_exception(e), CancelledError);
+  EXPECT_THROW(f.set_result(1), InvalidStateError);
+  EXPECT_THROW(f.set_exception(std::make_exception_ptr(std::runtime_error("x"))),
+               InvalidStateError);
+  // A second cancel, and cancel on a done future: false, nothing changes.
+  EXPECT_FALSE(f.cancel());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(FutureCancelTest, DoneFutureIsNotCancelled) {
+  Future<int> f;
+  f.set_result(3);
+  EXPECT_FALSE(f.cancel());
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_EQ(f.result(), 3);
+  Future<void> g;
+  g.set_exception(std::make_exception_ptr(std::runtime_error("boom")));
+  EXPECT_FALSE(g.cancel());
+  EXPECT_FALSE(g.cancelled());
+  EXPECT_THROW(g.result(), std::runtime_error);
+}
+
+TEST(FutureCancelTest, CancelFromItsOwnDoneCallbackIsHarmless) {
+  Future<void> f;
+  bool second = true;
+  f.add_done_callback([&](Future<void> d) { second = d.cancel(); });
+  EXPECT_TRUE(f.cancel());
+  EXPECT_FALSE(second);
+}
+
+TEST(FutureCancelTest, CancelledFutureIsNeverLoggedAsUnretrieved) {
+  std::vector<std::string> log;
+  logging::ScopedSink sink([&](logging::Level, std::string_view s) { log.emplace_back(s); });
+  {
+    Future<int> f;
+    f.cancel();
+  }
+  EXPECT_TRUE(log.empty()) << log.front();
+  {
+    // A CancelledError set by hand is a cancellation too.
+    Future<int> f;
+    f.set_exception(std::make_exception_ptr(CancelledError()));
+    EXPECT_TRUE(f.cancelled());
+  }
+  EXPECT_TRUE(log.empty());
+}
+
+TEST(FutureCancelTest, ChainFutureCancelsTheTarget) {
+  Future<int> a, b;
+  chain_future(a, b);
+  a.cancel();
+  EXPECT_TRUE(b.cancelled());
+}
+
+// ---- sleep ---------------------------------------------------------------------------
+
+TEST_F(CancelTest, CancellingASleepRemovesItsTimerAtOnce) {
+  Future<void> s = gen::sleep(1h);
+  EXPECT_EQ(loop_.pending_timeouts(), 1u);
+  EXPECT_TRUE(s.cancel());
+  EXPECT_TRUE(s.cancelled());
+  EXPECT_EQ(loop_.pending_timeouts(), 0u);
+}
+
+TEST_F(CancelTest, SleepFiringAfterCancelIsHarmless) {
+  Future<void> s = gen::sleep(0ms);
+  EXPECT_TRUE(s.cancel());
+  run_once();
+  run_once();
+  EXPECT_TRUE(s.cancelled());
+  EXPECT_TRUE(log_.empty());
+}
+
+TEST_F(CancelTest, SleepOutlivingItsLoopCanBeCancelled) {
+  Future<void> s;
+  {
+    IOLoop other;
+    other.make_current();
+    s = gen::sleep(1h);
+    other.close();
+  }
+  loop_.make_current();
+  EXPECT_TRUE(s.cancel());  // the hook went with the loop's timer
+  EXPECT_TRUE(s.cancelled());
+}
+
+// ---- coroutines ------------------------------------------------------------------------
+
+Future<int> sleeper(std::vector<std::string>* trace) {
+  try {
+    co_await gen::sleep(1h);
+    trace->push_back("woke");
+  } catch (const CancelledError&) {
+    trace->push_back("cancelled");
+    throw;
+  }
+  co_return 1;
+}
+
+// Follows test_cancel_yield / test_cancel_inner_future.
+TEST_F(CancelTest, CancelASuspendedCoroutineDeliversAtItsCoAwait) {
+  std::vector<std::string> trace;
+  Future<int> f = sleeper(&trace);
+  EXPECT_EQ(loop_.pending_timeouts(), 1u);
+  EXPECT_TRUE(f.cancel());
+  // Never inline: the coroutine has not run yet, but its sleep is gone.
+  EXPECT_TRUE(trace.empty());
+  EXPECT_FALSE(f.done());
+  EXPECT_EQ(loop_.pending_timeouts(), 0u);
+  run_until_done(f);
+  EXPECT_EQ(trace, std::vector<std::string>{"cancelled"});
+  EXPECT_TRUE(f.cancelled());
+}
+
+Future<int> catches_and_returns() {
+  try {
+    co_await gen::sleep(1h);
+  } catch (const CancelledError&) {
+    co_return 42;
+  }
+  co_return 0;
+}
+
+// Follows test_cancel_task_catching.
+TEST_F(CancelTest, CoroutineCatchingCancelledErrorCompletesAsItsBodyDoes) {
+  Future<int> f = catches_and_returns();
+  EXPECT_TRUE(f.cancel());
+  run_until_done(f);
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_EQ(f.result(), 42);
+}
+
+Future<int> parent_of(Future<int> child) {
+  int v = co_await child;
+  co_return v + 1;
+}
+
+// Follows test_cancel_both_task_and_inner_future / test_cancel_task_ignoring:
+// the parent gets what the child made of the cancellation.
+TEST_F(CancelTest, CancellationReachesTheChildAndTheParentGetsItsOutcome) {
+  Future<int> child = catches_and_returns();
+  Future<int> parent = parent_of(child);
+  EXPECT_TRUE(parent.cancel());
+  run_until_done(parent);
+  EXPECT_EQ(child.result(), 42);
+  EXPECT_FALSE(parent.cancelled());
+  EXPECT_EQ(parent.result(), 43);
+}
+
+TEST_F(CancelTest, CancellationUnwindsAChain) {
+  std::vector<std::string> trace;
+  Future<int> leaf = sleeper(&trace);
+  Future<int> mid = parent_of(leaf);
+  Future<int> top = parent_of(mid);
+  EXPECT_TRUE(top.cancel());
+  run_until_done(top);
+  EXPECT_TRUE(leaf.cancelled());
+  EXPECT_TRUE(mid.cancelled());
+  EXPECT_TRUE(top.cancelled());
+  EXPECT_EQ(trace, std::vector<std::string>{"cancelled"});
+  EXPECT_EQ(loop_.pending_timeouts(), 0u);
+}
+
+Future<void> self_cancelling(Future<void>* self, bool* after) {
+  co_await gen::moment;
+  EXPECT_TRUE(self->cancel());
+  *after = true;  // not delivered inline
+  co_await gen::sleep(1h);
+  ADD_FAILURE() << "the cancellation was not delivered";
+}
+
+// Follows test_cancel_current_task.
+TEST_F(CancelTest, CancelWhileRunningIsDeliveredAtTheNextCoAwait) {
+  Future<void> self;
+  bool after = false;
+  self = self_cancelling(&self, &after);
+  run_until_done(self);
+  EXPECT_TRUE(after);
+  EXPECT_TRUE(self.cancelled());
+  EXPECT_EQ(loop_.pending_timeouts(), 0u);
+}
+
+Future<int> cancels_self_then_returns(Future<int>* self) {
+  co_await gen::moment;
+  self->cancel();
+  co_return 5;
+}
+
+// asyncio's rule: a cancel requested while running and never delivered at
+// a co_await ends the coroutine cancelled.
+TEST_F(CancelTest, CancelNeverDeliveredEndsTheCoroutineCancelled) {
+  Future<int> self;
+  self = cancels_self_then_returns(&self);
+  run_until_done(self);
+  EXPECT_TRUE(self.cancelled());
+}
+
+Future<int> awaits(Future<int> f) { co_return co_await f; }
+
+// Cancelled after the awaited future completed but before resuming:
+// CancelledError, not the result.
+TEST_F(CancelTest, CancelAfterTheAwaitedFutureIsDoneStillCancels) {
+  Future<int> plain;
+  Future<int> f = awaits(plain);
+  plain.set_result(7);  // its resumption is queued
+  EXPECT_TRUE(f.cancel());
+  EXPECT_FALSE(plain.cancelled());
+  run_until_done(f);
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(CancelTest, CancelOnAMomentIsDelivered) {
+  Future<void> f = []() -> Future<void> {
+    co_await gen::moment;
+    co_await gen::moment;
+  }();
+  EXPECT_TRUE(f.cancel());
+  run_until_done(f);
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(CancelTest, CancelTwiceAndAfterDoneIsHarmless) {
+  std::vector<std::string> trace;
+  Future<int> f = sleeper(&trace);
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(f.cancel());
+  run_until_done(f);
+  EXPECT_FALSE(f.cancel());
+  EXPECT_EQ(trace.size(), 1u);
+  EXPECT_TRUE(f.cancelled());
+}
+
+TEST_F(CancelTest, ExceptionEscapingACancelledCoroutineWins) {
+  Future<void> f = []() -> Future<void> {
+    try {
+      co_await gen::sleep(1h);
+    } catch (const CancelledError&) {
+      throw std::runtime_error("cleanup failed");
+    }
+  }();
+  f.cancel();
+  run_until_done(f);
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_THROW(f.result(), std::runtime_error);
+}
+
+TEST_F(CancelTest, CancelAfterTheLoopClosedSchedulesAndLogsNothing) {
+  std::vector<std::string> trace;
+  Future<int> f;
+  {
+    IOLoop other;
+    other.make_current();
+    f = sleeper(&trace);
+    other.close();  // destroys the frame: f stays pending
+  }
+  loop_.make_current();
+  EXPECT_FALSE(f.done());
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_TRUE(trace.empty());
+  EXPECT_TRUE(log_.empty());
+}
+
+}  // namespace
+}  // namespace tornado
