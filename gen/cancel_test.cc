@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -346,6 +347,29 @@ TEST_F(CancelTest, CancelAfterTheLoopClosedSchedulesAndLogsNothing) {
   EXPECT_TRUE(f.cancelled());
   EXPECT_TRUE(trace.empty());
   EXPECT_TRUE(log_.empty());
+}
+
+Future<void> slow_cleanup() {
+  try {
+    co_await gen::sleep(1h);
+  } catch (const CancelledError&) {
+  }
+  co_await gen::sleep(1h);  // cleanup that takes a while
+}
+
+TEST_F(CancelTest, DumpShowsACoroutineAskedToCancel) {
+  Future<void> f = slow_cleanup();
+  std::ostringstream before;
+  gen::dump_coroutines(before, loop_);
+  EXPECT_EQ(before.str().find("(cancelling)"), std::string::npos) << before.str();
+  f.cancel();
+  run_once();
+  run_once();
+  EXPECT_FALSE(f.done());
+  std::ostringstream during;
+  EXPECT_EQ(gen::dump_coroutines(during, loop_), 1u);
+  EXPECT_NE(during.str().find("slow_cleanup"), std::string::npos) << during.str();
+  EXPECT_NE(during.str().find("(cancelling)"), std::string::npos) << during.str();
 }
 
 // ---- wait_for --------------------------------------------------------------------
