@@ -372,6 +372,61 @@ TEST_F(CancelTest, DumpShowsACoroutineAskedToCancel) {
   EXPECT_NE(during.str().find("(cancelling)"), std::string::npos) << during.str();
 }
 
+// ---- IOLoop::shutdown -------------------------------------------------------------
+
+struct Flag {
+  bool* set;
+  ~Flag() { *set = true; }
+};
+
+Future<void> with_cleanup(bool* caught, bool* destroyed) {
+  Flag f{destroyed};
+  bool cancelled = false;
+  try {
+    co_await gen::sleep(1h);
+  } catch (const CancelledError&) {
+    *caught = true;
+    cancelled = true;
+  }
+  if (cancelled) {
+    co_await gen::sleep(1ms);  // cleanup may still await
+    throw CancelledError();
+  }
+}
+
+TEST_F(CancelTest, ShutdownUnwindsSuspendedCoroutines) {
+  bool caught[3] = {}, destroyed[3] = {};
+  std::vector<Future<void>> fs;
+  for (int i = 0; i < 3; ++i) fs.push_back(with_cleanup(&caught[i], &destroyed[i]));
+  Future<void> parent = awaits_void(fs[0]);
+  EXPECT_EQ(loop_.suspended_coroutines(), 4u);
+  EXPECT_EQ(loop_.shutdown(5s), 0u);
+  EXPECT_TRUE(loop_.closed());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(caught[i]);
+    EXPECT_TRUE(destroyed[i]);
+    EXPECT_TRUE(fs[i].cancelled());
+  }
+  EXPECT_TRUE(parent.cancelled());
+}
+
+TEST_F(CancelTest, ShutdownGivesUpAfterTheGracePeriod) {
+  Future<void> stubborn = []() -> Future<void> {
+    for (;;) {
+      try {
+        co_await gen::sleep(1h);
+      } catch (const CancelledError&) {
+      }
+    }
+  }();
+  EXPECT_EQ(loop_.shutdown(20ms), 1u);
+  EXPECT_TRUE(loop_.closed());
+  EXPECT_FALSE(stubborn.done());
+  ASSERT_FALSE(log_.empty());
+  EXPECT_NE(log_.back().find("still suspended"), std::string::npos);
+  EXPECT_EQ(loop_.shutdown(), 0u);  // closed: nothing to do
+}
+
 // ---- wait_for --------------------------------------------------------------------
 
 // Follows test_waitfor.py test_wait_for_timeout_less_then_0_or_0 / test_wait_for.

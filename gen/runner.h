@@ -127,6 +127,9 @@ class Runner final : public ioloop_internal::Suspended,
     f.cancel();
   }
 
+  // IOLoop::shutdown: as cancel() on the coroutine's future.
+  void cancel_suspended() noexcept override { cancel_requested(nullptr, 0); }
+
   // The loop is closing: destroy the suspended frame (and so this Runner).
   void destroy_suspended() noexcept override { handle_.destroy(); }
 
