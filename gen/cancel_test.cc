@@ -532,6 +532,15 @@ TEST_F(CancelTest, CancellingACoroutineAwaitingMultiReachesTheChildren) {
   EXPECT_EQ(trace.size(), 2u);
 }
 
+TEST_F(CancelTest, MultiDoesNotLogCancelledChildrenAsErrors) {
+  Future<int> a, b;
+  Future<std::vector<int>> m = gen::multi(std::vector<Future<int>>{a, b});
+  a.set_exception(std::make_exception_ptr(std::runtime_error("first")));
+  b.cancel();
+  EXPECT_THROW(m.result(), std::runtime_error);
+  EXPECT_TRUE(log_.empty()) << log_.front();
+}
+
 // ---- TaskGroup ----------------------------------------------------------------------
 
 Future<int> fails_after(std::chrono::milliseconds d) {

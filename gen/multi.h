@@ -29,7 +29,8 @@ namespace gen_internal {
 void log_multi_exception(const std::exception_ptr& e);
 
 // multi()'s rule: the first non-null exception is the outcome; the later
-// ones are logged ("Multiple exceptions in yield list").
+// ones are logged ("Multiple exceptions in yield list"), except
+// cancellations (never logged).
 std::exception_ptr first_error_logging_others(const std::exception_ptr* errors,
                                               size_t n);
 void log_after_timeout(const std::exception_ptr& e);
