@@ -95,12 +95,14 @@ class ScopedSigpipeBlock {
     was_pending_ = sigismember(&pending, SIGPIPE) == 1;
   }
   ~ScopedSigpipeBlock() {
+    const int saved_errno = errno;  // the write's, for the caller
     if (epipe_ && !was_pending_) {
       timespec zero{};
       while (sigtimedwait(&sigpipe_, nullptr, &zero) < 0 && errno == EINTR) {
       }
     }
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    errno = saved_errno;
   }
   ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
   ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
@@ -247,8 +249,8 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     }
   }
 
-  // `deadline_of(timeout, deadline)` if either is set: see
-  // IOStream::write(data, timeout).
+  // A timed write if `timeout` or `deadline` is set (see
+  // IOStream::write(data, timeout)).
   Future<void> write(std::string data,
                      std::optional<IOLoop::duration> timeout = std::nullopt,
                      std::optional<IOLoop::time_point> deadline = std::nullopt) {
