@@ -638,6 +638,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
                               std::regex_constants::match_not_eow)) {
       found_ = static_cast<size_t>(match.position(0) + match.length(0));
     }
+    tls_delimiter_bytes_scanned += avail;  // the search may look at all of it
     scanned_ = avail;
     return found_;
   }
@@ -673,8 +674,18 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       case kInto:
         return avail >= want_ || (partial_ && avail > 0);
       case kUntil:
+        return find_delimiter() != std::string_view::npos ||
+               (max_bytes_ != 0 && avail >= max_bytes_);
       case kRegex:
-        return find_end() != std::string_view::npos ||
+        // A regex search cannot resume: within one burst of reads, search
+        // again only once the buffer has doubled since the last search
+        // (try_satisfy searches all of it after the burst). The burst's
+        // searches then cost O(its bytes), not O(bytes^2 / chunk), for at
+        // most twice the bytes the match needed read from the socket.
+        if (found_ == std::string_view::npos && avail / 2 >= scanned_) {
+          find_regex();
+        }
+        return found_ != std::string_view::npos ||
                (max_bytes_ != 0 && avail >= max_bytes_);
       default:
         return false;

@@ -114,7 +114,8 @@ namespace net_internal {
 class StreamImpl;
 
 // For tests: how many bytes `read_until`'s delimiter search has examined on
-// this thread (each search counts the bytes it looked at).
+// this thread (each search counts the bytes it looked at), and
+// `read_until_regex`'s (each search counts the bytes it was given).
 uint64_t delimiter_bytes_scanned();
 }  // namespace net_internal
 
@@ -184,10 +185,11 @@ class IOStream {
   // follow), as in Tornado.
   //
   // Cost: std::regex cannot resume a search, so each arrival of data while
-  // the read is pending searches all the unread bytes again: quadratic in
-  // the length of the match if it arrives in many pieces. `max_bytes`
-  // bounds it (and the stream reads no further than it); give one for
-  // untrusted peers. (libstdc++'s regex also recurses per character for
+  // the read is pending searches all the unread bytes again (within one
+  // burst of reads from the socket, only once the buffer has doubled):
+  // quadratic in the length of the match if it trickles in, in many small
+  // pieces. `max_bytes` bounds it (the stream reads no further than it);
+  // give one for untrusted peers. (libstdc++'s regex also recurses per character for
   // patterns like `.*`: a long match may exhaust the stack.)
   Future<std::string> read_until_regex(std::regex regex, size_t max_bytes = 0);
   Future<std::string> read_until_regex(std::string_view pattern,

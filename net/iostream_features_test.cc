@@ -578,6 +578,27 @@ TEST_F(IOStreamFeaturesTest, ReadUntilRegexInvalidPatternThrows) {
   EXPECT_TRUE(holds<ReadCancelledError>(failure(pending)));
 }
 
+// 100 KiB without a match are waiting in the kernel, read 1 KiB at a
+// time: the regex is not searched again after every chunk (each search
+// starts from the beginning), only once the buffer has doubled. Before:
+// about 100 searches, 5 MB examined.
+TEST_F(IOStreamFeaturesTest, ReadUntilRegexDoesNotRescanPerChunk) {
+  int peer;
+  IOStream::Options options;
+  options.read_chunk_size = 1024;
+  IOStream stream = stream_pair(&peer, options);
+  const std::string data = std::string(100 * 1024, 'a') + "\n";
+  ASSERT_EQ(::write(peer, data.data(), data.size()),
+            static_cast<ssize_t>(data.size()));
+  const uint64_t before = net_internal::delimiter_bytes_scanned();
+  std::string line = run([&]() -> Future<std::string> {
+    co_return co_await stream.read_until_regex("\n");
+  });
+  const uint64_t scanned = net_internal::delimiter_bytes_scanned() - before;
+  EXPECT_EQ(line, data);
+  EXPECT_LE(scanned, 4 * data.size());
+}
+
 // The stream reads no further than max_bytes (plus a chunk) while it
 // looks for a match: a peer without the pattern cannot make it buffer
 // and rescan megabytes.
