@@ -324,24 +324,38 @@ TEST_F(IOStreamFeaturesTest, WriteFlushedAtOnceIgnoresItsDeadline) {
   EXPECT_EQ(drain(peer), "hello");
 }
 
-// A write flushed before its deadline succeeds, and its timer is gone: the
-// stream is still open after the deadline has passed.
-TEST_F(IOStreamFeaturesTest, WriteFlushedBeforeTheDeadlineLeavesTheStreamOpen) {
+// A write flushed before its deadline succeeds, and its timer is gone.
+TEST_F(IOStreamFeaturesTest, WriteFlushedBeforeTheDeadlineRemovesItsTimer) {
   int peer;
   IOStream stream = stream_pair(&peer);
   fill_kernel(stream);
-  Future<void> timed = stream.write("tail", 30ms);
-  EXPECT_FALSE(timed.done());
+  const size_t timers = loop().pending_timeouts();
+  Future<void> timed = stream.write("tail", 10s);
+  EXPECT_EQ(loop().pending_timeouts(), timers + 1);
   run([&]() -> Future<void> {
     while (!timed.done()) {
       drain(peer);
       co_await gen::moment;
     }
-    co_await timed;
-    co_await gen::sleep(50ms);  // past the deadline
   });
   EXPECT_EQ(failure(timed), nullptr);
   EXPECT_FALSE(stream.closed());
+  EXPECT_EQ(loop().pending_timeouts(), timers);
+}
+
+// Closing the stream removes the timers of its timed writes.
+TEST_F(IOStreamFeaturesTest, CloseRemovesTheTimersOfTimedWrites) {
+  int peer;
+  IOStream stream = stream_pair(&peer);
+  fill_kernel(stream);
+  const size_t timers = loop().pending_timeouts();
+  Future<void> a = stream.write("a", 10s);
+  Future<void> b = stream.write("b", IOLoop::time_point::max());
+  EXPECT_EQ(loop().pending_timeouts(), timers + 2);
+  stream.close();
+  EXPECT_EQ(loop().pending_timeouts(), timers);
+  EXPECT_TRUE(holds<StreamClosedError>(failure(a)));
+  EXPECT_TRUE(holds<StreamClosedError>(failure(b)));
 }
 
 // Durations and deadlines saturate: hours::max() and time_point::max()
@@ -692,6 +706,14 @@ TEST_F(IOStreamFeaturesTest, PipeSocketOptionsThrowAndReadingAWriteEndThrows) {
   EXPECT_THROW(writer.set_user_timeout(1s), std::system_error);
   EXPECT_THROW(writer.read_bytes(1), std::logic_error);
   EXPECT_THROW(PipeIOStream(-1, &loop()), std::invalid_argument);
+  // Writing to a read end fails (EBADF) and closes that stream.
+  int other[2];
+  make_pipe(other);
+  fds_.push_back(other[1]);
+  PipeIOStream other_reader(other[0], &loop());
+  Future<void> wrong_way = other_reader.write("x");
+  EXPECT_TRUE(holds<std::system_error>(real_error(failure(wrong_way))));
+  EXPECT_TRUE(other_reader.closed());
   // A copy as IOStream is the same pipe stream.
   IOStream as_iostream = writer;
   std::string got = run([&]() -> Future<std::string> {
