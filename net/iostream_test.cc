@@ -590,9 +590,10 @@ TEST_F(IOStreamTest, FlowControl) {
   run([&]() -> Future<void> {
     Future<void> written = client.write(std::string(10 * kMb, 'a'));
     co_await server.read_bytes(kMb);
-    // Tornado waits 0.1 s here for the client's writes to block.
+    // Tornado waits 0.1 s here for the client's writes to block (whether
+    // they do depends on the kernel's buffers, so it is not asserted).
     co_await gen::sleep(10ms);
-    EXPECT_FALSE(written.done());
+    EXPECT_LE(server.read_buffer_size(), 5 * kMb);
     for (int i = 0; i < 9; ++i) {
       co_await server.read_bytes(kMb);
       EXPECT_LE(server.read_buffer_size(), 5 * kMb);
