@@ -189,8 +189,8 @@ class IOStream {
   // burst of reads from the socket, only once the buffer has doubled):
   // quadratic in the length of the match if it trickles in, in many small
   // pieces. `max_bytes` bounds it (the stream reads no further than it);
-  // give one for untrusted peers. (libstdc++'s regex also recurses per character for
-  // patterns like `.*`: a long match may exhaust the stack.)
+  // give one for untrusted peers. (libstdc++'s regex also recurses per
+  // character for patterns like `.*`: a long match may exhaust the stack.)
   Future<std::string> read_until_regex(std::regex regex, size_t max_bytes = 0);
   Future<std::string> read_until_regex(std::string_view pattern,
                                        size_t max_bytes = 0);
