@@ -98,6 +98,7 @@ class ReadCancelledError : public std::runtime_error {
 
 namespace net_internal {
 class StreamImpl;
+struct StreamAccess;  // for TCPServer's connection tracking (tcpserver.cc)
 
 // For tests: how many bytes `read_until`'s delimiter search has examined on
 // this thread (each search counts the bytes it looked at).
@@ -215,8 +216,16 @@ class IOStream {
   size_t read_buffer_capacity() const;
   // Bytes queued by write() and not yet flushed to the kernel.
   size_t write_buffer_size() const;
+  // Bytes received from the socket / flushed to it so far (counters only:
+  // TCPServer's idle timeout watches them).
+  uint64_t bytes_received() const;
+  uint64_t bytes_sent() const;
 
  private:
+  friend struct net_internal::StreamAccess;
+  explicit IOStream(std::shared_ptr<net_internal::StreamImpl> impl)
+      : impl_(std::move(impl)) {}
+
   Future<std::string> read_until_impl(std::string delimiter, size_t max_bytes,
                                       std::optional<IOLoop::duration> timeout);
 
