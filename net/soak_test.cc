@@ -22,10 +22,11 @@
 //   - afterwards the server has no connections left (its tracking leaks
 //     nothing) and close_all completes at once;
 //   - the process's resident memory grows by less than kRssBoundMiB
-//     (128 MiB; 768 MiB under ASan, whose quarantine keeps up to 256 MiB of
-//     freed memory resident) between before the first client and after
-//     the last: nothing grows with the number of sessions. Measured: about
-//     +16 to +19 MiB at CI size (fastbuild) and at full size (opt).
+//     (128 MiB; 1 GiB under ASan, whose quarantine and allocator caches
+//     keep freed memory resident) between before the first client and
+//     after the last: nothing grows with the number of sessions. Measured:
+//     about +16 to +19 MiB at CI size (fastbuild) and at full size (opt);
+//     +413 MiB at CI size under ASan.
 //
 // The clients run on a thread of their own with non-blocking sockets and
 // poll(2), 300 at a time; the server runs on the test's IOLoop. Nothing
@@ -80,7 +81,7 @@ constexpr size_t kMaxLine = 64 * 1024;  // examples/echo_server's max_bytes
 constexpr int kFullSessions = 20000;
 constexpr int kConcurrency = 300;
 #if defined(__SANITIZE_ADDRESS__)
-constexpr long kRssBoundMiB = 768;
+constexpr long kRssBoundMiB = 1024;
 #else
 constexpr long kRssBoundMiB = 128;
 #endif
