@@ -26,7 +26,8 @@ namespace tornado {
 namespace net_internal {
 
 // What the server may do with a stream beyond its public API: hold it
-// weakly (tracking must not keep a connection open).
+// weakly (tracking must not keep a connection open). Stateless; the
+// streams it touches are thread-compatible (the loop's thread).
 struct StreamAccess {
   static std::weak_ptr<StreamImpl> weak(const IOStream& stream) {
     return stream.impl_;
