@@ -429,6 +429,8 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   size_t read_buffer_size() const { return unread(); }
   size_t read_buffer_capacity() const { return rbuf_.capacity(); }
   size_t write_buffer_size() const { return static_cast<size_t>(queued_ - written_); }
+  uint64_t bytes_received() const { return received_; }
+  uint64_t bytes_sent() const { return written_; }
 
   bool closed() const { return closed_; }
   const std::exception_ptr& error() const { return error_; }
@@ -715,6 +717,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       ssize_t n = pipe_ ? ::read(fd_, chunk, room) : ::recv(fd_, chunk, room, 0);
       if (n > 0) {
         rbuf_.append(chunk, static_cast<size_t>(n));
+        received_ += static_cast<uint64_t>(n);
         if (static_cast<size_t>(n) < room) break;  // drained for now
         continue;
       }
@@ -934,6 +937,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   // and the read's future (read_future_ is the other reads').
   std::span<char> into_;
   Future<size_t> into_future_;
+  uint64_t received_ = 0;  // bytes recv'd, ever
   // Counts reads, so that a read's timer never cancels a later read.
   uint64_t read_seq_ = 0;
   IOLoop::Timeout read_timer_;  // the pending read's timeout, if any
@@ -1079,6 +1083,8 @@ size_t IOStream::read_buffer_capacity() const {
   return impl_->read_buffer_capacity();
 }
 size_t IOStream::write_buffer_size() const { return impl_->write_buffer_size(); }
+uint64_t IOStream::bytes_received() const { return impl_->bytes_received(); }
+uint64_t IOStream::bytes_sent() const { return impl_->bytes_sent(); }
 
 namespace {
 void set_option(int fd, int level, int name, int value, const char* what) {

@@ -112,6 +112,7 @@ class ReadCancelledError : public std::runtime_error {
 
 namespace net_internal {
 class StreamImpl;
+struct StreamAccess;  // for TCPServer's connection tracking (tcpserver.cc)
 
 // For tests: how many bytes `read_until`'s delimiter search has examined on
 // this thread (each search counts the bytes it looked at), and
@@ -343,6 +344,10 @@ class IOStream {
   size_t read_buffer_capacity() const;
   // Bytes queued by write() and not yet flushed to the kernel.
   size_t write_buffer_size() const;
+  // Bytes received from the socket / flushed to it so far (counters only:
+  // TCPServer's idle timeout watches them).
+  uint64_t bytes_received() const;
+  uint64_t bytes_sent() const;
 
  protected:
   // For PipeIOStream.
@@ -353,6 +358,10 @@ class IOStream {
   static std::regex compile(std::string_view pattern);
   Future<std::string> read_bytes_impl(size_t n, bool partial,
                                       std::optional<IOLoop::duration> timeout);
+  friend struct net_internal::StreamAccess;
+  explicit IOStream(std::shared_ptr<net_internal::StreamImpl> impl)
+      : impl_(std::move(impl)) {}
+
   Future<std::string> read_until_impl(std::string delimiter, size_t max_bytes,
                                       std::optional<IOLoop::duration> timeout);
   Future<std::string> read_until_regex_impl(

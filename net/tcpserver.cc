@@ -10,21 +10,364 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <system_error>
+#include <unordered_map>
+#include <utility>
 
 #include "tornado/logging/logging.h"
 #include "tornado/net/internal/address.h"
 
 namespace tornado {
 
+namespace net_internal {
+
+// What the server may do with a stream beyond its public API: hold it
+// weakly (tracking must not keep a connection open). Stateless; the
+// streams it touches are thread-compatible (the loop's thread).
+struct StreamAccess {
+  static std::weak_ptr<StreamImpl> weak(const IOStream& stream) {
+    return stream.impl_;
+  }
+  static IOStream from(std::shared_ptr<StreamImpl> impl) {
+    return IOStream(std::move(impl));
+  }
+};
+
+namespace {
+std::string millis(IOLoop::duration d) {
+  return std::to_string(
+      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+}  // namespace
+
+// ServerConnections
+//
+// A TCPServer's connections: for each stream it handed out, a weak
+// reference to the stream, whether its handler has finished, and the idle
+// timeout's state; and the close_all in progress, if any.
+//
+// Lifetimes: the server owns it, and so does each handler's completion
+// callback (so it outlives the server while handlers run). The timers and
+// callbacks it schedules for one connection (idle checks, rechecks) hold
+// it weakly and are withdrawn by `withdraw_idle_timers()` (the server's
+// destructor); those of a close_all in progress hold it strongly, so a
+// drain started goes on after the server is gone. Nothing it schedules
+// refers to the server. Its destructor does not touch the loop (it may run
+// while the loop closes).
+//
+// Thread-compatible: the loop's thread.
+class ServerConnections
+    : public std::enable_shared_from_this<ServerConnections> {
+ public:
+  explicit ServerConnections(std::shared_ptr<ioloop_internal::LoopAnchor> anchor)
+      : anchor_(std::move(anchor)) {}
+
+  ServerConnections(const ServerConnections&) = delete;
+  ServerConnections& operator=(const ServerConnections&) = delete;
+
+  // A new connection; returns its id (for handler_done).
+  uint64_t add(const IOStream& stream) {
+    const uint64_t id = next_id_++;
+    Conn& c = conns_[id];  // may throw: nothing else is changed yet
+    c.stream = StreamAccess::weak(stream);
+    if (idle_enabled()) {
+      if (IOLoop* l = anchor_->get()) {
+        try {
+          c.last_active = l->time();
+          arm_idle(id, c, *l, c.last_active);
+        } catch (...) {
+          conns_.erase(id);
+          throw;
+        }
+      }
+    }
+    return id;
+  }
+
+  // The connection's handler has finished (its future is done). Its
+  // coroutine frame still holds the stream here (the future completes
+  // before the frame goes), so an open stream is looked at again on the
+  // next iteration.
+  void handler_done(uint64_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    it->second.handler_done = true;
+    if (finished(it->second)) {
+      remove(it);
+    } else if (IOLoop* l = anchor_->get()) {
+      l->add_callback([weak = weak_from_this(), id] {
+        if (auto self = weak.lock()) self->recheck(id);
+      });
+    }
+    if (draining_) schedule_drain_check();
+  }
+
+  size_t count() {
+    prune();
+    return conns_.size();
+  }
+
+  // Connections already open start their idle clock now.
+  void set_idle_timeout(IOLoop::duration timeout) {
+    idle_timeout_ = std::max(timeout, IOLoop::duration::zero());
+    IOLoop* l = anchor_->get();
+    if (l == nullptr) return;
+    const IOLoop::time_point now = l->time();
+    for (auto& [id, c] : conns_) {
+      l->remove_timeout(c.idle_timer);
+      c.idle_timer = IOLoop::Timeout();
+      if (!idle_enabled()) continue;
+      std::optional<IOStream> s = open_stream(c);
+      if (!s) continue;
+      c.seen_bytes = s->bytes_received() + s->bytes_sent();
+      c.last_active = now;
+      arm_idle(id, c, *l, now);
+    }
+  }
+  IOLoop::duration idle_timeout() const { return idle_timeout_; }
+
+  // See TCPServer::close_all.
+  Future<void> close_all(IOLoop& loop, IOLoop::time_point deadline) {
+    if (draining_) {
+      if (deadline < drain_deadline_) {
+        IOLoop::Timeout t = arm_deadline(loop, deadline);
+        loop.remove_timeout(deadline_timer_);
+        deadline_timer_ = t;
+        drain_deadline_ = deadline;
+      }
+      return *drained_;
+    }
+    prune();
+    if (conns_.empty()) return make_ready_future();
+    Future<void> drained;
+    future_internal::Access::set_label(drained, "TCPServer close_all");
+    // Construct, then publish: the timer first (it may throw).
+    deadline_timer_ = arm_deadline(loop, deadline);
+    drain_deadline_ = deadline;
+    drained_ = drained;
+    draining_ = true;
+    watch_handed_off(loop);
+    return drained;
+  }
+
+  // The server is going away: its idle timeouts end with it.
+  void withdraw_idle_timers() {
+    idle_timeout_ = IOLoop::duration::zero();
+    IOLoop* l = anchor_->get();
+    for (auto& [id, c] : conns_) {
+      if (c.idle_timer && l != nullptr) l->remove_timeout(c.idle_timer);
+      c.idle_timer = IOLoop::Timeout();
+    }
+  }
+
+ private:
+  struct Conn {
+    std::weak_ptr<StreamImpl> stream;
+    bool handler_done = false;
+    // Idle timeout: the stream's byte count at the last check, and when
+    // it was last seen to change (or the accept).
+    IOLoop::Timeout idle_timer;
+    uint64_t seen_bytes = 0;
+    IOLoop::time_point last_active{};
+  };
+  using Map = std::unordered_map<uint64_t, Conn>;
+
+  // How often a close_all looks again at connections whose handler has
+  // returned with their stream open (a plain-function handler): the
+  // server learns of those streams' closing only by looking.
+  static constexpr std::chrono::milliseconds kDrainPoll{10};
+
+  bool idle_enabled() const {
+    return idle_timeout_ > IOLoop::duration::zero() &&
+           idle_timeout_ != IOLoop::duration::max();
+  }
+
+  static std::optional<IOStream> open_stream(const Conn& c) {
+    std::shared_ptr<StreamImpl> impl = c.stream.lock();
+    if (impl == nullptr) return std::nullopt;
+    IOStream s = StreamAccess::from(std::move(impl));
+    if (s.closed()) return std::nullopt;
+    return s;
+  }
+  static bool finished(const Conn& c) {
+    return c.handler_done && !open_stream(c);
+  }
+
+  void remove(Map::iterator it) {
+    if (it->second.idle_timer) {
+      if (IOLoop* l = anchor_->get()) l->remove_timeout(it->second.idle_timer);
+    }
+    conns_.erase(it);
+  }
+
+  void prune() {
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      auto next = std::next(it);
+      if (finished(it->second)) remove(it);
+      it = next;
+    }
+  }
+
+  void recheck(uint64_t id) {
+    auto it = conns_.find(id);
+    if (it != conns_.end() && finished(it->second)) remove(it);
+  }
+
+  // The next idle check: when the connection would have been idle for the
+  // whole timeout, or a quarter of it from now, whichever is first.
+  void arm_idle(uint64_t id, Conn& c, IOLoop& loop, IOLoop::time_point now) {
+    const IOLoop::time_point at =
+        std::min(ioloop_internal::saturating_add(c.last_active, idle_timeout_),
+                 ioloop_internal::saturating_add(now, idle_timeout_ / 4));
+    c.idle_timer = loop.call_at(at, [weak = weak_from_this(), id] {
+      if (auto self = weak.lock()) self->idle_check(id);
+    });
+  }
+
+  void idle_check(uint64_t id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    Conn& c = it->second;
+    c.idle_timer = IOLoop::Timeout();
+    if (!idle_enabled()) return;
+    std::optional<IOStream> s = open_stream(c);
+    if (!s) {
+      if (c.handler_done) remove(it);
+      return;
+    }
+    IOLoop* l = anchor_->get();
+    if (l == nullptr) return;
+    const IOLoop::time_point now = l->time();
+    const uint64_t bytes = s->bytes_received() + s->bytes_sent();
+    if (bytes != c.seen_bytes) {
+      c.seen_bytes = bytes;
+      c.last_active = now;
+    } else if (now >= ioloop_internal::saturating_add(c.last_active, idle_timeout_)) {
+      // Closing may run callbacks that change conns_: `c` is not used
+      // after this.
+      s->close(std::make_exception_ptr(TimeoutError(
+          "TCPServer: connection idle for " + millis(now - c.last_active) +
+          " ms (idle timeout " + millis(idle_timeout_) + " ms)")));
+      return;
+    }
+    arm_idle(id, c, *l, now);
+  }
+
+  IOLoop::Timeout arm_deadline(IOLoop& loop, IOLoop::time_point deadline) {
+    return loop.call_at(deadline, [self = shared_from_this()] {
+      self->deadline_passed();
+    });
+  }
+
+  void deadline_passed() {
+    deadline_timer_ = IOLoop::Timeout();
+    std::vector<IOStream> open;
+    open.reserve(conns_.size());
+    for (auto& [id, c] : conns_) {
+      if (std::optional<IOStream> s = open_stream(c)) open.push_back(*s);
+    }
+    // Closing runs callbacks (which may change conns_): from the copy.
+    for (IOStream& s : open) {
+      s.close(std::make_exception_ptr(
+          TimeoutError("TCPServer::close_all: the deadline passed")));
+    }
+    schedule_drain_check();
+  }
+
+  // On the next iteration: by then a finished handler's frame is gone
+  // (its locals destroyed), and so is its hold on the stream.
+  void schedule_drain_check() {
+    if (drain_check_scheduled_) return;
+    IOLoop* l = anchor_->get();
+    if (l == nullptr) return;
+    l->add_callback([self = shared_from_this()] {
+      self->drain_check_scheduled_ = false;
+      self->drain_check();
+    });
+    drain_check_scheduled_ = true;
+  }
+
+  void drain_check() {
+    if (!draining_) return;
+    prune();
+    if (conns_.empty()) {
+      finish_drain();
+      return;
+    }
+    if (IOLoop* l = anchor_->get()) watch_handed_off(*l);
+  }
+
+  // While draining, connections whose handler returned with the stream
+  // open are looked at every kDrainPoll.
+  void watch_handed_off(IOLoop& loop) {
+    if (poll_timer_) return;
+    const bool handed_off =
+        std::any_of(conns_.begin(), conns_.end(),
+                    [](const auto& e) { return e.second.handler_done; });
+    if (!handed_off) return;
+    poll_timer_ = loop.call_later(kDrainPoll, [self = shared_from_this()] {
+      self->poll_timer_ = IOLoop::Timeout();
+      self->drain_check();
+    });
+  }
+
+  void finish_drain() {
+    draining_ = false;
+    if (IOLoop* l = anchor_->get()) {
+      l->remove_timeout(deadline_timer_);
+      l->remove_timeout(poll_timer_);
+    }
+    deadline_timer_ = IOLoop::Timeout();
+    poll_timer_ = IOLoop::Timeout();
+    Future<void> drained = std::move(*drained_);
+    drained_.reset();
+    drained.set_result();
+  }
+
+  std::shared_ptr<ioloop_internal::LoopAnchor> anchor_;
+  Map conns_;
+  uint64_t next_id_ = 0;
+  IOLoop::duration idle_timeout_ = IOLoop::duration::zero();
+
+  // close_all in progress.
+  bool draining_ = false;
+  std::optional<Future<void>> drained_;
+  IOLoop::time_point drain_deadline_{};
+  IOLoop::Timeout deadline_timer_;
+  IOLoop::Timeout poll_timer_;
+  bool drain_check_scheduled_ = false;
+};
+
+}  // namespace net_internal
+
 TCPServer::TCPServer(Handler handler, IOLoop* loop,
                      IOStream::Options stream_options)
     : handler_(handler ? std::make_shared<Handler>(std::move(handler)) : nullptr),
       anchor_(ioloop_internal::LoopAccess::anchor(
           loop != nullptr ? *loop : IOLoop::current())),
-      stream_options_(stream_options) {}
+      stream_options_(stream_options) {
+  connections_ = std::make_shared<net_internal::ServerConnections>(anchor_);
+}
+
+void TCPServer::set_idle_timeout_impl(IOLoop::duration timeout) {
+  connections_->set_idle_timeout(timeout);
+}
+
+IOLoop::duration TCPServer::idle_timeout() const {
+  return connections_->idle_timeout();
+}
+
+size_t TCPServer::connections() const { return connections_->count(); }
+
+Future<void> TCPServer::close_all(IOLoop::time_point deadline) {
+  IOLoop& l = loop();
+  stop();
+  return connections_->close_all(l, deadline);
+}
 
 IOLoop& TCPServer::loop() const {
   IOLoop* l = anchor_->get();
@@ -32,7 +375,10 @@ IOLoop& TCPServer::loop() const {
   return *l;
 }
 
-TCPServer::~TCPServer() { stop(); }
+TCPServer::~TCPServer() {
+  stop();
+  connections_->withdraw_idle_timers();
+}
 
 void TCPServer::listen(int port, const std::string& address, int backlog) {
   bind(port, address, backlog);
@@ -62,6 +408,7 @@ void TCPServer::add_sockets(const std::vector<int>& fds) {
                          IOLoop::READ);
     }
   }
+  start();  // Tornado's add_sockets accepts at once
 }
 
 int bind_unix_socket(const std::string& path, int mode, int backlog) {
@@ -237,20 +584,38 @@ void TCPServer::accept_batch(int listen_fd) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::string address =
         net_internal::format_address(reinterpret_cast<sockaddr*>(&peer));
-    // A failed handler is reported (with its async chain), not lost.
-    start_handler(fd, std::move(address)).add_done_callback([](Future<void> f) {
-      if (std::exception_ptr e = f.exception()) {
-        logging::error("Error in connection handler: " + logging::describe(e));
-      }
-    });
+    start_handler(fd, std::move(address));
   }
 }
 
-Future<void> TCPServer::start_handler(int fd, std::string address) {
+void TCPServer::start_handler(int fd, std::string address) {
+  std::optional<IOStream> stream;
   try {
-    return handle_stream(IOStream(fd, &loop(), stream_options_), std::move(address));
+    stream.emplace(fd, &loop(), stream_options_);  // owns the fd from here
   } catch (...) {
-    return make_exceptional_future<void>(std::current_exception());
+    ::close(fd);
+    throw;
+  }
+  const uint64_t id = connections_->add(*stream);
+  Future<void> done = [&] {
+    try {
+      return handle_stream(std::move(*stream), std::move(address));
+    } catch (...) {
+      return make_exceptional_future<void>(std::current_exception());
+    }
+  }();
+  // A failed handler is reported (with its async chain), not lost; its
+  // end is the connection's (the registry outlives the server for it).
+  try {
+    done.add_done_callback([conns = connections_, id](Future<void> f) {
+      if (std::exception_ptr e = f.exception()) {
+        logging::error("Error in connection handler: " + logging::describe(e));
+      }
+      conns->handler_done(id);
+    });
+  } catch (...) {
+    connections_->handler_done(id);
+    throw;
   }
 }
 
