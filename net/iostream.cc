@@ -134,8 +134,29 @@ uint64_t delimiter_bytes_scanned() { return tls_delimiter_bytes_scanned; }
 // its done-callbacks inline, and one of them may drop the stream's last
 // handle (the void-handler form of TCPServer keeps its stream only in a
 // read's done-callback).
-class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
+class StreamImpl : public std::enable_shared_from_this<StreamImpl>,
+                   public future_internal::CancelHook {
  public:
+  // CancelHook of the pending read's future: `Future::cancel()` on it
+  // withdraws the read (as cancel_read, consuming nothing) and the future
+  // completes with CancelledError; the stream stays usable. The hook is
+  // cleared whenever the read ends, so it never names a dead stream.
+  bool cancel_requested(future_internal::RefCount* state, uintptr_t) noexcept override {
+    const auto self = keep_alive();
+    const void* current = kind_ == kInto ? future_internal::Access::state_id(into_future_)
+                                         : future_internal::Access::state_id(read_future_);
+    if (kind_ == kNone || current != state) return false;
+    if (kind_ == kInto) {
+      Future<size_t> f = std::move(into_future_);
+      future_internal::Access::clear_cancel_hook(f);
+    } else {
+      Future<std::string> f = std::move(read_future_);
+      future_internal::Access::clear_cancel_hook(f);
+    }
+    end_read();
+    return false;  // cancel() completes it
+  }
+
   StreamImpl(int fd, IOLoop* loop, IOStream::Options options, bool pipe)
       : fd_(fd),
         anchor_(ioloop_internal::LoopAccess::anchor(*loop)),
@@ -167,6 +188,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
         "", "IOStream read_bytes", "IOStream read_until",
         "IOStream read_until_close", "IOStream read_until_regex"};
     future_internal::Access::set_label(read_future_, kLabels[kind]);
+    future_internal::Access::set_cancel_hook(read_future_, this, 0);
     Future<std::string> result = read_future_;
     wait_for_read(timeout);
     return result;
@@ -187,6 +209,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     into_ = buf;
     into_future_ = Future<size_t>();
     future_internal::Access::set_label(into_future_, "IOStream read_into");
+    future_internal::Access::set_cancel_hook(into_future_, this, 0);
     Future<size_t> result = into_future_;
     wait_for_read(timeout);
     return result;
@@ -378,22 +401,16 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     auto drains = std::move(drain_waiters_);
     drain_waiters_.clear();
     for (PendingWrite& w : writes) remove_timer(w.timer);
-    for (PendingWrite& w : writes) {
-      w.future.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
-      w.future.exception();
-    }
-    for (auto& [mark, f] : drains) {
-      f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
-      f.exception();
-    }
+    for (PendingWrite& w : writes) fail_quietly(w.future);
+    for (auto& [mark, f] : drains) fail_quietly(f);
     if (shutdown_pending_) {
       shutdown_pending_ = false;
       Future<void> f = std::move(shutdown_future_);
-      f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
-      f.exception();
+      fail_quietly(f);
     }
     if (kind_ == kUntilClose && !error_) {
       Future<std::string> f = std::move(read_future_);
+      future_internal::Access::clear_cancel_hook(f);
       end_read();
       f.set_result(take(unread()));
     } else if (kind_ != kNone) {
@@ -403,6 +420,19 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       if (IOLoop* l = loop()) l->add_callback(std::move(close_callback_));
     }
     close_callback_ = nullptr;
+  }
+
+  // A write-side future fails with StreamClosedError, unless whoever
+  // awaited it cancelled it (a cancelled write's bytes still go out: a
+  // byte stream cannot take back part of a write). Not logged: nobody is
+  // required to read a write's failure.
+  void fail_quietly(Future<void>& f) {
+    if (f.done()) return;
+    f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
+    static_cast<void>(f.exception());
+  }
+  static void succeed_unless_cancelled(Future<void>& f) {
+    if (!f.done()) f.set_result();
   }
 
   void set_close_callback(std::function<void()> cb) {
@@ -454,7 +484,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       shutdown_pending_ = false;
       Future<void> f = std::move(shutdown_future_);
       close(nullptr);
-      f.set_result();
+      succeed_unless_cancelled(f);
       return;
     }
     if (::shutdown(fd_, SHUT_WR) != 0 && errno != ENOTCONN) {
@@ -464,7 +494,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     }
     shutdown_pending_ = false;
     Future<void> f = std::move(shutdown_future_);
-    f.set_result();
+    succeed_unless_cancelled(f);
   }
 
   size_t unread() const { return rbuf_.size() - rpos_; }
@@ -516,6 +546,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   void complete_read(size_t n) {
     if (kind_ == kInto) {
       Future<size_t> f = std::move(into_future_);
+      future_internal::Access::clear_cancel_hook(f);
       // Into the caller's buffer only now, with the result set right after.
       if (n > 0) std::memcpy(into_.data(), rbuf_.data() + rpos_, n);
       end_read();
@@ -524,6 +555,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       return;
     }
     Future<std::string> f = std::move(read_future_);
+    future_internal::Access::clear_cancel_hook(f);
     end_read();
     f.set_result(take(n));
   }
@@ -532,11 +564,13 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   void fail_read(std::exception_ptr error) {
     if (kind_ == kInto) {
       Future<size_t> f = std::move(into_future_);
+      future_internal::Access::clear_cancel_hook(f);
       end_read();
       f.set_exception(std::move(error));
       return;
     }
     Future<std::string> f = std::move(read_future_);
+    future_internal::Access::clear_cancel_hook(f);
     end_read();
     f.set_exception(std::move(error));
   }
@@ -554,6 +588,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
         TimeoutError("IOStream: write timed out"));
     // Closed first: whoever awaits the write resumes on a closed stream.
     close(error);
+    if (f.done()) return;  // cancelled by whoever awaited it
     f.set_exception(std::move(error));
     f.exception();  // not required to be read, as close()'s failures
   }
@@ -775,7 +810,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       Future<void> f = std::move(write_futures_.front().future);
       remove_timer(write_futures_.front().timer);
       write_futures_.pop_front();
-      f.set_result();
+      succeed_unless_cancelled(f);
       if (closed_) return;  // a callback closed the stream
     }
     notify_drained();
@@ -797,7 +832,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
         ++it;
       }
     }
-    for (Future<void>& f : ready) f.set_result();
+    for (Future<void>& f : ready) succeed_unless_cancelled(f);
   }
 
   // One write system call: send() on a socket (MSG_NOSIGNAL), write() on a

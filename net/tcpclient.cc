@@ -18,7 +18,21 @@ namespace tornado {
 namespace {
 
 // One connect: the addresses to try, the socket being tried, the timer.
-struct Attempt : std::enable_shared_from_this<Attempt> {
+// The CancelHook of its result: cancelling the connect closes the socket
+// being tried and removes the timer at once (nothing leaks, unlike a
+// timeout that only stops waiting). The hook is cleared when the result
+// completes and when the attempt goes (a closed loop drops it).
+struct Attempt : std::enable_shared_from_this<Attempt>, future_internal::CancelHook {
+  ~Attempt() { future_internal::Access::clear_cancel_hook(result); }
+
+  bool cancel_requested(future_internal::RefCount*, uintptr_t) noexcept override {
+    const auto self = weak_from_this().lock();  // alive while we work
+    future_internal::Access::clear_cancel_hook(result);
+    abandon_socket();
+    if (timer && !loop->closed()) loop->remove_timeout(timer);
+    return false;  // cancel() completes the result
+  }
+
   IOLoop* loop;
   IOStream::Options options;
   std::vector<sockaddr_storage> addresses;
@@ -38,6 +52,8 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
   }
 
   void succeed() {
+    if (result.done()) return abandon_socket();
+    future_internal::Access::clear_cancel_hook(result);
     if (watching && !loop->closed()) loop->remove_handler(fd);
     watching = false;
     int connected = std::exchange(fd, -1);
@@ -61,6 +77,7 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
     if (result.done()) return;
     if (next >= addresses.size()) {
       if (timer) loop->remove_timeout(timer);
+      future_internal::Access::clear_cancel_hook(result);
       result.set_exception(last_error);
       return;
     }
@@ -124,11 +141,13 @@ Future<IOStream> TCPClient::connect_impl(const std::string& host, int port,
     attempt->timer = loop->call_later(*timeout, [attempt, host, port, ms] {
       if (attempt->result.done()) return;
       attempt->abandon_socket();
+      future_internal::Access::clear_cancel_hook(attempt->result);
       attempt->result.set_exception(std::make_exception_ptr(TimeoutError(
           "TCPClient::connect: timed out after " + std::to_string(ms) +
           " ms connecting to " + host + ":" + std::to_string(port))));
     });
   }
+  future_internal::Access::set_cancel_hook(result, attempt.get(), 0);
   attempt->try_next();
   return result;
 }

@@ -325,7 +325,7 @@ class ServerConnections
     poll_timer_ = IOLoop::Timeout();
     Future<void> drained = std::move(*drained_);
     drained_.reset();
-    drained.set_result();
+    if (!drained.done()) drained.set_result();  // unless cancelled meanwhile
   }
 
   std::shared_ptr<ioloop_internal::LoopAnchor> anchor_;

@@ -339,6 +339,9 @@ auto IOLoop::run_in_executor(F fn) -> Future<std::invoke_result_t<F&>> {
   Future<R> result;
   // The future never leaves this thread: the worker only fills `outcome`.
   absl::AnyInvocable<void()> complete([result, outcome]() mutable {
+    // Cancelled meanwhile (Future::cancel): the work ran; its outcome has
+    // nobody to go to. (A running fn cannot be interrupted.)
+    if (result.done()) return;
     if (outcome->error) {
       result.set_exception(outcome->error);
     } else if constexpr (std::is_void_v<R>) {
