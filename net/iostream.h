@@ -37,9 +37,13 @@
 //   throttles the peer. A drained buffer gives back its capacity, and the
 //   chunk `recv` reads into is per thread, not per stream: an idle stream
 //   holds almost nothing.
-// - A read can be abandoned: `cancel_read()`, or a read's `timeout`
-//   (TimeoutError). The stream stays usable and nothing received is lost:
-//   a read consumes its bytes only when it completes.
+// - A read can be abandoned: `cancel_read()`, a read's `timeout`
+//   (TimeoutError), or `Future::cancel()` on its future (CancelledError;
+//   so cancelling a coroutine that awaits a read withdraws the read). The
+//   stream stays usable and nothing received is lost: a read consumes its
+//   bytes only when it completes. Cancelling a write's (or a drain's)
+//   future only stops the wait: bytes handed to a byte stream cannot be
+//   taken back, and they still go out.
 // - Reads: `read_bytes`, `read_until` (a delimiter), `read_until_regex`,
 //   `read_until_close`, and `read_into` (into the caller's buffer).
 // - Writes can be bounded: `Options::max_write_buffer_size` rejects (and
