@@ -19,7 +19,10 @@ std::exception_ptr first_error_logging_others(const std::exception_ptr* errors,
     if (!errors[i]) continue;
     if (!first) {
       first = errors[i];
-    } else {
+    } else if (!future_internal::is_cancelled_error(errors[i])) {
+      // A cancelled child is not an error to report (asyncio's gather
+      // logs none either): cancelling a multi of n children must not log
+      // n - 1 lines.
       log_multi_exception(errors[i]);
     }
   }

@@ -29,7 +29,8 @@ namespace gen_internal {
 void log_multi_exception(const std::exception_ptr& e);
 
 // multi()'s rule: the first non-null exception is the outcome; the later
-// ones are logged ("Multiple exceptions in yield list").
+// ones are logged ("Multiple exceptions in yield list"), except
+// cancellations (CancelledError), which are never logged.
 std::exception_ptr first_error_logging_others(const std::exception_ptr* errors,
                                               size_t n);
 void log_after_timeout(const std::exception_ptr& e);
@@ -119,7 +120,8 @@ struct TupleWatch final : ChildWatch<State> {
 // A future done once every child is done (no fail-fast, as Tornado 4.5):
 // all results in input order, or, if any failed, the exception of the
 // first failing child in input order; the others are logged ("Multiple
-// exceptions in yield list: ..."). An empty list is done at once.
+// exceptions in yield list: ..."; a child's cancellation is not). An
+// empty list is done at once.
 // Move-only results are moved out of the children (list each once).
 // Cancelling the returned future cancels every child still running; it
 // then completes, cancelled, once they all are done (asyncio's gather).
