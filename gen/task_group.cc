@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "tornado/gen/multi.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado::gen {
 
@@ -12,6 +13,16 @@ TaskGroupCore::~TaskGroupCore() {
   // Children freed unfinished leave the join future pending: it must not
   // name a dead hook.
   if (join_) future_internal::Access::clear_cancel_hook(*join_);
+  // A failure nobody asked for: the children's exceptions were retrieved
+  // by child_done, so without this line it would vanish.
+  if (first_error_ && !join_) {
+    try {
+      logging::error("TaskGroup destroyed without join(): first failure of a child: " +
+                     logging::describe(first_error_));
+    } catch (...) {
+      // Out of memory for the message: nothing better in a destructor.
+    }
+  }
 }
 
 void TaskGroupCore::child_done(std::exception_ptr error, bool cancelled) {
