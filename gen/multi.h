@@ -41,8 +41,13 @@ namespace gen_internal {
 // What both forms of multi() share: the children (to cancel them, not
 // owned: see internal/child_set.h) and the cancel hook of the result.
 // Subclasses hold the outcomes and complete `result` in finish().
+//
+// Owned by the children's done-callbacks (ChildWatch), so the last child
+// to complete frees it: cancel_requested keeps itself alive while it
+// cancels children that complete inline (plain futures, sleeps, shields).
 template <class R>
-class MultiBase : public future_internal::CancelHook {
+class MultiBase : public future_internal::CancelHook,
+                  public std::enable_shared_from_this<MultiBase<R>> {
  public:
   explicit MultiBase(size_t n) : remaining_(n) {
     future_internal::Access::set_label(result_, "multi");
@@ -60,6 +65,8 @@ class MultiBase : public future_internal::CancelHook {
   // Cancelling the multi cancels every child still running; the multi
   // completes once they are all done, cancelled (asyncio's gather).
   bool cancel_requested(future_internal::RefCount*, uintptr_t) noexcept override {
+    // The last child completing inline below drops the last owner.
+    const std::shared_ptr<MultiBase> keep = this->weak_from_this().lock();
     cancel_requested_ = true;
     try {
       children_.cancel_all();

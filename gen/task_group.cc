@@ -1,5 +1,6 @@
 #include "tornado/gen/task_group.h"
 
+#include <memory>
 #include <utility>
 
 #include "tornado/gen/multi.h"
@@ -72,6 +73,9 @@ void TaskGroupCore::complete_join() {
 }
 
 bool TaskGroupCore::cancel_requested(future_internal::RefCount*, uintptr_t) noexcept {
+  // With the TaskGroup gone, the children's done-callbacks own this core:
+  // the last one completing inline below would free it under us.
+  const std::shared_ptr<TaskGroupCore> keep = weak_from_this().lock();
   join_cancelled_ = true;
   cancel_children();
   return true;  // join_ completes once the children have finished

@@ -56,7 +56,8 @@ namespace gen_internal {
 
 // The state a TaskGroup shares with its children's done-callbacks; the
 // cancel hook of its join() future.
-class TaskGroupCore final : public future_internal::CancelHook {
+class TaskGroupCore final : public future_internal::CancelHook,
+                            public std::enable_shared_from_this<TaskGroupCore> {
  public:
   TaskGroupCore() = default;
   ~TaskGroupCore();
