@@ -20,7 +20,9 @@ std::exception_ptr first_error_logging_others(const std::exception_ptr* errors,
     if (!first) {
       first = errors[i];
     } else if (!future_internal::is_cancelled_error(errors[i])) {
-      // A cancellation is an outcome, not an error worth a log line.
+      // A cancelled child is not an error to report (asyncio's gather
+      // logs none either): cancelling a multi of n children must not log
+      // n - 1 lines.
       log_multi_exception(errors[i]);
     }
   }

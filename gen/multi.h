@@ -30,7 +30,7 @@ void log_multi_exception(const std::exception_ptr& e);
 
 // multi()'s rule: the first non-null exception is the outcome; the later
 // ones are logged ("Multiple exceptions in yield list"), except
-// cancellations (never logged).
+// cancellations (CancelledError), which are never logged.
 std::exception_ptr first_error_logging_others(const std::exception_ptr* errors,
                                               size_t n);
 void log_after_timeout(const std::exception_ptr& e);
@@ -41,8 +41,13 @@ namespace gen_internal {
 // What both forms of multi() share: the children (to cancel them, not
 // owned: see internal/child_set.h) and the cancel hook of the result.
 // Subclasses hold the outcomes and complete `result` in finish().
+//
+// Owned by the children's done-callbacks (ChildWatch), so the last child
+// to complete frees it: cancel_requested keeps itself alive while it
+// cancels children that complete inline (plain futures, sleeps, shields).
 template <class R>
-class MultiBase : public future_internal::CancelHook {
+class MultiBase : public future_internal::CancelHook,
+                  public std::enable_shared_from_this<MultiBase<R>> {
  public:
   explicit MultiBase(size_t n) : remaining_(n) {
     future_internal::Access::set_label(result_, "multi");
@@ -60,6 +65,8 @@ class MultiBase : public future_internal::CancelHook {
   // Cancelling the multi cancels every child still running; the multi
   // completes once they are all done, cancelled (asyncio's gather).
   bool cancel_requested(future_internal::RefCount*, uintptr_t) noexcept override {
+    // The last child completing inline below drops the last owner.
+    const std::shared_ptr<MultiBase> keep = this->weak_from_this().lock();
     cancel_requested_ = true;
     try {
       children_.cancel_all();
@@ -120,7 +127,8 @@ struct TupleWatch final : ChildWatch<State> {
 // A future done once every child is done (no fail-fast, as Tornado 4.5):
 // all results in input order, or, if any failed, the exception of the
 // first failing child in input order; the others are logged ("Multiple
-// exceptions in yield list: ..."). An empty list is done at once.
+// exceptions in yield list: ..."; a child's cancellation is not). An
+// empty list is done at once.
 // Move-only results are moved out of the children (list each once).
 // Cancelling the returned future cancels every child still running; it
 // then completes, cancelled, once they all are done (asyncio's gather).

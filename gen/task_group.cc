@@ -1,8 +1,10 @@
 #include "tornado/gen/task_group.h"
 
+#include <memory>
 #include <utility>
 
 #include "tornado/gen/multi.h"
+#include "tornado/logging/logging.h"
 
 namespace tornado::gen {
 
@@ -12,6 +14,16 @@ TaskGroupCore::~TaskGroupCore() {
   // Children freed unfinished leave the join future pending: it must not
   // name a dead hook.
   if (join_) future_internal::Access::clear_cancel_hook(*join_);
+  // A failure nobody asked for: the children's exceptions were retrieved
+  // by child_done, so without this line it would vanish.
+  if (first_error_ && !join_) {
+    try {
+      logging::error("TaskGroup destroyed without join(): first failure of a child: " +
+                     logging::describe(first_error_));
+    } catch (...) {
+      // Out of memory for the message: nothing better in a destructor.
+    }
+  }
 }
 
 void TaskGroupCore::child_done(std::exception_ptr error, bool cancelled) {
@@ -61,6 +73,9 @@ void TaskGroupCore::complete_join() {
 }
 
 bool TaskGroupCore::cancel_requested(future_internal::RefCount*, uintptr_t) noexcept {
+  // With the TaskGroup gone, the children's done-callbacks own this core:
+  // the last one completing inline below would free it under us.
+  const std::shared_ptr<TaskGroupCore> keep = weak_from_this().lock();
   join_cancelled_ = true;
   cancel_children();
   return true;  // join_ completes once the children have finished

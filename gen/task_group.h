@@ -12,8 +12,9 @@
 //
 // Rules (../shared/API.md):
 //   - `spawn(child)` adds a child (usually a coroutine's future) and returns
-//     it. Into a group that is failing or already joined, it cancels the
-//     child at once and returns it.
+//     it. Into a group that is failing, already joined, or whose join() was
+//     cancelled, it cancels the child at once and returns it (asyncio's
+//     create_task refuses once the group is aborting).
 //   - The first child to fail (an exception other than CancelledError)
 //     cancels every other child; `join()` then rethrows that failure once
 //     all have finished. Later failures are logged ("Multiple exceptions
@@ -25,7 +26,10 @@
 //     cancelled once they have finished (or with the first failure).
 //   - Destroying the group cancels the children still running. They
 //     finish on their own on the loop (catch blocks and destructors run);
-//     nothing waits for them.
+//     nothing waits for them. A child failure that join() was never asked
+//     for is logged ("TaskGroup destroyed without join(): ...") once the
+//     group and its children are gone: the group took the failure from
+//     the child, so nobody else would report it.
 //
 // Ownership: the group holds its state; each child's done-callback shares
 // it, and the group names the children without owning them (so a child
@@ -52,7 +56,8 @@ namespace gen_internal {
 
 // The state a TaskGroup shares with its children's done-callbacks; the
 // cancel hook of its join() future.
-class TaskGroupCore final : public future_internal::CancelHook {
+class TaskGroupCore final : public future_internal::CancelHook,
+                            public std::enable_shared_from_this<TaskGroupCore> {
  public:
   TaskGroupCore() = default;
   ~TaskGroupCore();
@@ -60,7 +65,9 @@ class TaskGroupCore final : public future_internal::CancelHook {
   TaskGroupCore& operator=(const TaskGroupCore&) = delete;
 
   ChildSet& children() { return children_; }
-  bool refuses_children() const { return failing_ || joined_; }
+  // Failing, joined, or its join() cancelled: a new child would not be
+  // told to stop (or not waited for), so spawn cancels it at once.
+  bool refuses_children() const { return failing_ || joined_ || join_cancelled_; }
   void child_added() { ++running_; }
   // A child finished with `error` (null: success).
   void child_done(std::exception_ptr error, bool cancelled);

@@ -30,6 +30,9 @@ namespace gen_internal {
 struct WaitForTimer {
   bool timed_out = false;
   IOLoop::Timeout timeout;
+  // The Runner of wait_for_body (lives in its frame): asked to cancel?
+  Runner* self = nullptr;
+  bool self_cancelled() const { return self != nullptr && self->cancelling(); }
 };
 
 // The coroutine behind wait_for: awaits `f` itself, so that cancelling it
@@ -50,8 +53,11 @@ Future<T> wait_for_body(Future<T> f, std::shared_ptr<WaitForTimer> timer) {
   } catch (const CancelledError&) {
     IOLoop::current().remove_timeout(timer->timeout);
     // `f` ended cancelled: by our deadline, a TimeoutError; else (we were
-    // cancelled, or someone cancelled `f`) the cancellation goes on.
-    if (timer->timed_out) throw TimeoutError("Timeout");
+    // cancelled, or someone cancelled `f`) the cancellation goes on. A
+    // cancellation of the wait_for itself wins even after the deadline
+    // (asyncio's timeout() counts the cancels): as a TimeoutError, the
+    // canceller's cancellation could be caught as a timeout and lost.
+    if (timer->timed_out && !timer->self_cancelled()) throw TimeoutError("Timeout");
     throw;
   }
 }
@@ -65,7 +71,8 @@ Future<T> wait_for_body(Future<T> f, std::shared_ptr<WaitForTimer> timer) {
 // cancelled, the result fails with `TimeoutError`; if it finishes some
 // other way (it caught the cancellation), with `f`'s own outcome.
 // Cancelling the returned future cancels `f`, and it completes once `f`
-// has finished. A done `f` is returned as it is; a deadline already passed
+// has finished; if `f` then ends cancelled, so does the result, even when
+// the deadline had passed too (the cancellation wins over TimeoutError). A done `f` is returned as it is; a deadline already passed
 // cancels `f` on the next iteration.
 template <class T>
 Future<T> wait_for(IOLoop::time_point deadline, Future<T> f) {
@@ -74,13 +81,12 @@ Future<T> wait_for(IOLoop::time_point deadline, Future<T> f) {
   auto timer = std::make_shared<gen_internal::WaitForTimer>();
   Future<T> out = gen_internal::wait_for_body(f, timer);
   future_internal::Access::set_label(out, "wait_for");
+  timer->self = gen_internal::runner_of(out);  // suspended on `f`: not done
   // The timer holds the futures, not the frame: it dies with the loop.
   timer->timeout = loop.call_at(deadline, [timer, f, out]() mutable {
     if (out.done()) return;
     // A cancellation of the wait_for itself, asked first, wins.
-    if (Runner* r = gen_internal::runner_of(out); r != nullptr && r->cancelling()) {
-      return;
-    }
+    if (timer->self_cancelled()) return;
     timer->timed_out = true;
     f.cancel();
   });

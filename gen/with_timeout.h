@@ -28,7 +28,9 @@ void log_after_timeout(const std::exception_ptr& e);
 //
 // `f`'s outcome, or `TimeoutError` if `f` is not done by `deadline` (or
 // within `timeout`) on `IOLoop::current()`. `f` is not cancelled; if it
-// fails after the timeout, its exception is logged.
+// fails after the timeout, its exception is logged (not a cancellation).
+// Cancelling the returned future (a plain one) leaves `f` running and
+// removes the timer at once.
 template <class T>
 Future<T> with_timeout(IOLoop::time_point deadline, Future<T> f) {
   Future<T> result;
@@ -45,10 +47,18 @@ Future<T> with_timeout(IOLoop::time_point deadline, Future<T> f) {
     if (result.done()) return;
     result.set_exception(std::make_exception_ptr(TimeoutError("Timeout")));
     f.add_done_callback([](Future<T> late) {
-      if (std::exception_ptr e = late.exception()) {
+      // A cancellation is not an error to report.
+      if (std::exception_ptr e = late.exception(); e && !late.cancelled()) {
         gen_internal::log_after_timeout(e);
       }
     });
+  });
+  // The result done first (cancelled, by a coroutine awaiting it that was
+  // cancelled): the timer goes at once, as a sleep's does, instead of
+  // holding both futures until the deadline.
+  result.add_done_callback([anchor = ioloop_internal::LoopAccess::anchor(loop),
+                            timeout](Future<T>) {
+    if (IOLoop* l = anchor->get()) l->remove_timeout(timeout);
   });
   // f may complete after the loop is closed or destroyed: hold its anchor.
   f.add_done_callback([result, anchor = ioloop_internal::LoopAccess::anchor(loop),
