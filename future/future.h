@@ -282,11 +282,17 @@ class [[nodiscard]] Future {
   // for a coroutine's future, asks the coroutine to stop (see gen/gen.h,
   // "Cancellation"): the future then completes later, as the coroutine's
   // body ends. Returns true in both cases, false when the future is
-  // already done (nothing changes). Harmless from a done-callback, twice,
-  // or while the coroutine finishes. Thread-compatible, like set_result.
+  // already done (its outcome stays; an exception in it counts as
+  // retrieved, as in asyncio). Harmless from a done-callback, twice, or
+  // while the coroutine finishes. Thread-compatible, like set_result.
   bool cancel() {
     State* s = checked("Future::cancel");
-    if (s->done) return false;
+    if (s->done) {
+      // As asyncio: whoever cancels no longer wants the outcome, so a
+      // failure nobody read is not reported either.
+      s->retrieved = true;
+      return false;
+    }
     if (s->cancel_hook != nullptr) return cancel_with_hook(s);
     complete_cancelled(s);
     return true;

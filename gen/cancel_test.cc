@@ -372,6 +372,14 @@ TEST_F(CancelTest, DumpShowsACoroutineAskedToCancel) {
   EXPECT_NE(during.str().find("(cancelling)"), std::string::npos) << during.str();
 }
 
+TEST_F(CancelTest, ACancelledBackgroundCoroutineIsNotLogged) {
+  loop_.spawn_callback([]() -> Future<void> { co_await gen::sleep(1h); });
+  loop_.add_callback([]() -> Future<void> { co_await gen::sleep(1h); });
+  run_once();
+  EXPECT_EQ(loop_.shutdown(1s), 0u);
+  EXPECT_TRUE(log_.empty()) << log_.front();
+}
+
 // ---- IOLoop::shutdown -------------------------------------------------------------
 
 struct Flag {

@@ -70,14 +70,18 @@ void keep_alive_with(const Future<U>& f, std::shared_ptr<void> keep) {
 template <class U>
 void watch_returned(Future<U> f, std::shared_ptr<void> keep) {
   keep_alive_with(f, std::move(keep));
-  if (f.done() && !f.exception()) return;  // nothing to report
+  if (f.done() && (!f.exception() || f.cancelled())) return;  // nothing to report
   if (IOLoop* loop = tls_running) {
     loop->add_future(std::move(f), [](Future<U> done) {
+      // A cancelled coroutine is not an error to report (asyncio logs no
+      // cancelled task): IOLoop::shutdown cancels every one.
+      if (done.cancelled()) return;
       done.result();  // throws the coroutine's exception, in the callback's contexts
     });
   } else {
     // Called outside any loop (by hand): log it when it fails.
     f.add_done_callback([](Future<U> done) {
+      if (done.cancelled()) return;
       if (std::exception_ptr e = done.exception()) {
         logging::error("Exception in callback: " + logging::describe(e));
       }
