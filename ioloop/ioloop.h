@@ -34,7 +34,9 @@
 // Lifetimes (docs/lifetimes.md has the whole story, with examples):
 //   - The loop owns what is queued on it (callbacks, timeouts, handlers)
 //     and the frames of coroutines suspended on it; `close()` destroys them
-//     without running them (those coroutines' futures stay pending).
+//     without running them (those coroutines' futures stay pending);
+//     `shutdown()` first cancels them and lets them unwind (their catch
+//     blocks and destructors run), then closes.
 //   - A callable returning a `Future` (a coroutine lambda) given to any
 //     scheduling call or `run_sync` is kept alive until its coroutine ends,
 //     and its exception is reported as a throwing callback's.
@@ -161,7 +163,7 @@ class IOLoop {
   //
   // Releases every queued callback, timeout and handler without running
   // them, destroys the coroutine frames suspended on this loop (their
-  // futures stay pending), stops the executor without waiting for tasks
+  // futures stay pending; `shutdown()` unwinds them first), stops the executor without waiting for tasks
   // already running (their results are dropped; queued ones never start),
   // and closes the loop's own fds; with `all_fds`, also every fd that has
   // a handler. Afterwards, scheduling anything throws std::logic_error;
