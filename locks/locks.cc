@@ -28,29 +28,10 @@ using locks_internal::Deadline;
 using locks_internal::RefCount;
 using locks_internal::WaitCore;
 using locks_internal::WaiterList;
+using locks_internal::drop_all;
+using locks_internal::withdraw;
 
 namespace {
-
-// Withdraws the waiter `state` named by `arg` from `list` (cancel()): its
-// node is unlinked and its timer removed at once. False: cancel() then
-// completes the future with CancelledError.
-bool withdraw(WaitCore& core, WaiterList<>& list, RefCount* state, uintptr_t arg) noexcept {
-  if (!core.alive()) return false;
-  auto* n = list.find(locks_internal::slot_of(arg), locks_internal::generation_of(arg));
-  if (n == nullptr || n->state != state) return false;
-  auto t = list.take(locks_internal::slot_of(arg));
-  locks_internal::release_state(t.state, t.free);  // cancel() holds its own
-  return false;
-}
-
-// The owner is gone: drop every waiter (their futures stay pending) and
-// its timer.
-void drop_all(WaiterList<>& list) noexcept {
-  while (!list.empty()) {
-    auto t = list.take(list.front());
-    locks_internal::release_state(t.state, t.free);
-  }
-}
 
 void log_noexcept_failure(const char* where) noexcept {
   logging::error(std::string(where) + ": " + logging::describe(std::current_exception()));

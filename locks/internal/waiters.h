@@ -345,16 +345,23 @@ Future<T> adopt(RefCount* s, FreeFn free) noexcept {
   return f;
 }
 
+struct NoInit {
+  template <class Node>
+  void operator()(Node&) const noexcept {}
+};
+
 // Adds a waiter future of kind `kind` to `list`, with this core as its
-// cancel hook and a timer for `deadline`. Strong guarantee.
-template <class T, class Item>
+// cancel hook and a timer for `deadline`; `init(node)` fills the rest of
+// the node (a putter's item) first. Strong guarantee.
+template <class T, class Item, class Init = NoInit>
 uint32_t enqueue(WaitCore* core, WaiterList<Item>& list, Future<T>& f, uint8_t kind,
-                 Deadline deadline) {
+                 Deadline deadline, Init init = {}) {
   list.reserve_one();
   const uint32_t slot = list.push_back(retain_state(f), free_fn<T>(), kind);
   const uintptr_t arg = pack(slot, list[slot].generation, kind);
   core->install_hook(f, arg);
   try {
+    init(list[slot]);
     arm_timer(core, list, slot, arg, deadline);
   } catch (...) {
     auto t = list.take(slot);
@@ -363,6 +370,29 @@ uint32_t enqueue(WaitCore* core, WaiterList<Item>& list, Future<T>& f, uint8_t k
     throw;
   }
   return slot;
+}
+
+// cancel() on the pending waiter `state`, named by `arg`, of `list`:
+// unlinks its node and removes its timer at once. Returns false, so that
+// cancel() completes the future with CancelledError.
+template <class Item>
+bool withdraw(WaitCore& core, WaiterList<Item>& list, RefCount* state, uintptr_t arg) noexcept {
+  if (!core.alive()) return false;
+  auto* n = list.find(slot_of(arg), generation_of(arg));
+  if (n == nullptr || n->state != state) return false;
+  auto t = list.take(slot_of(arg));
+  release_state(t.state, t.free);  // cancel() holds a handle of its own
+  return false;
+}
+
+// The owner is gone: drops every waiter and its timer (the futures stay
+// pending).
+template <class Item>
+void drop_all(WaiterList<Item>& list) noexcept {
+  while (!list.empty()) {
+    auto t = list.take(list.front());
+    release_state(t.state, t.free);
+  }
 }
 
 // The exception a timed-out wait fails with.
