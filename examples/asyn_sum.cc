@@ -59,5 +59,6 @@ int main(int argc, char** argv) {
   });
   IOLoop::instance().start();
   tornado::logging::set_trace_sink(nullptr);
+  IOLoop::instance().shutdown();  // nothing left to unwind; closes the loop
   return future.done() ? 0 : 1;
 }

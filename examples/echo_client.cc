@@ -45,10 +45,14 @@ int main(int argc, char** argv) {
   if (lines.empty()) lines.push_back("hello");
   tornado::IOLoop loop;
   loop.make_current();
+  int rc = 1;
   try {
-    return loop.run_sync([&] { return run(host, port, lines); }, 10s);
+    rc = loop.run_sync([&] { return run(host, port, lines); }, 10s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "echo_client: %s\n", e.what());
-    return 1;
   }
+  // Cancels what is still running (after a timeout: the client itself)
+  // and lets it unwind before the loop closes.
+  loop.shutdown();
+  return rc;
 }

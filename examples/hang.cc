@@ -61,6 +61,7 @@ int main() {
     loop.stop();
   });
   loop.start();
-  loop.close();  // destroys the deadlocked frames
+  // Cancels the deadlocked coroutines and lets them unwind, then closes.
+  loop.shutdown();
   return 0;
 }

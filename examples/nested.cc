@@ -50,5 +50,6 @@ int main() {
     });
     return parent();
   });
+  loop.shutdown();  // cancels and unwinds whatever is still suspended
   return result == 42 ? 0 : 1;
 }

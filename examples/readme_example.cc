@@ -20,4 +20,5 @@ int main() {
   IOLoop loop;
   int sum = loop.run_sync([] { return asyn_sum(2, 3); });
   std::printf("2+3=%d\n", sum);
+  loop.shutdown();  // cancels and unwinds whatever is still suspended
 }

@@ -190,7 +190,7 @@ class [[nodiscard]] Future {
     Future(std::move(o)).swap(*this);
     return *this;
   }
-  ~Future() { release(); }
+  [[gnu::always_inline]] ~Future() { release(); }
 
   void swap(Future& o) noexcept { std::swap(state_, o.state_); }
 

@@ -62,20 +62,12 @@ class FutureAwaiter {
     }
     // Asked to cancel while running: the cancellation goes to what we
     // await (it may complete now; we still resume from the loop).
-    if (runner_->take_must_cancel()) runner_->cancel_on_await(future_);
+    if (runner_->cancel_at_next_await()) [[unlikely]] runner_->cancel_on_await(future_);
     runner_->note_suspension(where_, future_);
-    suspended_ = runner_->handle_yield(future_, token_);
-    return suspended_;
+    return runner_->handle_yield(future_, token_);
   }
   decltype(auto) await_resume() {
-    if (runner_->take_inconsistency()) throw_inconsistent();
-    if (suspended_ && runner_->take_must_cancel()) {
-      // Cancelled after the awaited future was done: CancelledError
-      // instead of its result, which goes back to its producer (a lock's
-      // unit to the next waiter).
-      future_internal::Access::result_dropped(future_);
-      throw_cancelled();
-    }
+    if (runner_->has_resume_flags()) [[unlikely]] throw_for_flags();
     if constexpr (std::is_void_v<T>) {
       future_.result();
     } else if constexpr (std::is_copy_constructible_v<T>) {
@@ -90,7 +82,17 @@ class FutureAwaiter {
   Runner* runner_;
   gen_internal::SourceLocation where_;
   size_t token_ = future_internal::Access::kNoToken;
-  bool suspended_ = false;
+
+  [[gnu::noinline]] void throw_for_flags() {
+    if (runner_->take_inconsistency()) throw_inconsistent();
+    if (runner_->take_cancel_on_resume()) {
+      // Cancelled after the awaited future was done: CancelledError
+      // instead of its result, which goes back to its producer (a lock's
+      // unit to the next waiter).
+      future_internal::Access::result_dropped(future_);
+      throw_cancelled();
+    }
+  }
 };
 
 }  // namespace gen_internal
@@ -111,11 +113,12 @@ class MomentAwaiter {
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<>) {
     runner_->note_moment(where_);
+    runner_->cancel_on_moment();
     return runner_->handle_yield_moment();
   }
   void await_resume() {
     if (runner_->take_inconsistency()) throw_inconsistent();
-    if (runner_->take_must_cancel()) throw_cancelled();
+    if (runner_->take_cancel_on_resume()) throw_cancelled();
   }
 
  private:
@@ -222,7 +225,7 @@ class Promise : public PromiseBase<T> {
   void return_value(U&& value) {
     if (this->future_.done()) return;  // completed from outside: dropped
     // Asked to cancel and never told (no co_await since): cancelled.
-    if (this->runner_.take_must_cancel()) {
+    if (this->runner_.take_cancel_at_next_await()) {
       future_internal::Access::complete_cancelled(this->future_);
       return;
     }
@@ -240,7 +243,7 @@ class Promise<void> : public PromiseBase<void> {
   }
   void return_void() {
     if (this->future_.done()) return;
-    if (this->runner_.take_must_cancel()) {
+    if (this->runner_.take_cancel_at_next_await()) {
       future_internal::Access::complete_cancelled(this->future_);
       return;
     }

@@ -44,7 +44,8 @@ size_t dump_coroutines(std::ostream& os, IOLoop& loop) {
   std::function<void(const Runner*, int)> print = [&](const Runner* r, int depth) {
     os << std::string(2 * depth, ' ') << r->describe_frame() << " awaiting "
        << (r->awaiting() ? r->awaiting() : "?") << " for "
-       << (now - r->since_ns()) / 1000000 << " ms\n";
+       << (now - r->since_ns()) / 1000000 << " ms"
+       << (r->cancelling() ? " (cancelling)" : "") << "\n";
     auto it = children.find(r);
     if (it == children.end()) return;
     for (auto c = it->second.rbegin(); c != it->second.rend(); ++c) {

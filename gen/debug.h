@@ -23,11 +23,13 @@ namespace tornado::gen {
 //
 // Writes every coroutine suspended on `loop` as a tree, from the
 // coroutines nobody awaits down to the leaves, one line each: function,
-// file:line of its co_await, what it awaits, how long it has waited:
+// file:line of its co_await, what it awaits, how long it has waited, and
+// "(cancelling)" once it has been asked to cancel (Future::cancel) and has
+// not finished:
 //
 //   handler at server.cc:40 awaiting multi for 1203 ms
 //     fetch at server.cc:21 awaiting sleep for 1203 ms
-//     fetch at server.cc:23 awaiting future for 1203 ms
+//     fetch at server.cc:23 awaiting future for 1203 ms (cancelling)
 //
 // Call it on the loop's thread (for example from a callback, or through
 // `install_dump_on_signal`). Returns the number of coroutines written.

@@ -75,6 +75,8 @@
 #include "tornado/gen/multi.h"          // gen::multi
 #include "tornado/gen/runner.h"         // gen::Runner
 #include "tornado/gen/sleep.h"          // gen::sleep, gen::maybe_future
+#include "tornado/gen/task_group.h"     // gen::TaskGroup
+#include "tornado/gen/wait_for.h"       // gen::wait_for, gen::shield
 #include "tornado/gen/wait_iterator.h"  // gen::WaitIterator
 #include "tornado/gen/with_timeout.h"   // gen::with_timeout
 

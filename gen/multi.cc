@@ -19,7 +19,8 @@ std::exception_ptr first_error_logging_others(const std::exception_ptr* errors,
     if (!errors[i]) continue;
     if (!first) {
       first = errors[i];
-    } else {
+    } else if (!future_internal::is_cancelled_error(errors[i])) {
+      // A cancellation is an outcome, not an error worth a log line.
       log_multi_exception(errors[i]);
     }
   }

@@ -20,7 +20,7 @@ bool Runner::check_contexts() {
   // contexts come back.
   stack_context_internal::abandon(now, resume_contexts_);
   stack_context_internal::set_head(resume_contexts_);
-  inconsistent_ = true;
+  resume_flags_ |= kInconsistent;
   return false;
 }
 
@@ -50,7 +50,11 @@ bool Runner::cancel_requested(future_internal::RefCount*, uintptr_t) noexcept {
       // Out of memory for the CancelledError: deliver it ourselves.
     }
   }
-  must_cancel_ = true;
+  if (suspended_) {
+    resume_flags_ |= kCancelOnResume;
+  } else {
+    cancel_at_next_await_ = true;
+  }
   return true;
 }
 

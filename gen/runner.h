@@ -97,7 +97,14 @@ class Runner final : public ioloop_internal::Suspended,
   bool check_contexts();
 
   // True once, after check_contexts found the contexts inconsistent.
-  bool take_inconsistency() { return std::exchange(inconsistent_, false); }
+  bool take_inconsistency() {
+    const bool was = resume_flags_ & kInconsistent;
+    resume_flags_ &= ~kInconsistent;
+    return was;
+  }
+  // Something for the co_await being resumed to throw (an inconsistency,
+  // a cancellation): one load on the resumption path.
+  bool has_resume_flags() const { return resume_flags_ != 0; }
 
   // The contexts are as they were when the coroutine was last resumed.
   bool contexts_consistent_fast() const {
@@ -115,17 +122,35 @@ class Runner final : public ioloop_internal::Suspended,
   // co_await of a pending future, delivers CancelledError.
   bool cancel_requested(future_internal::RefCount* state, uintptr_t arg) noexcept override;
 
-  // Takes the mark left by cancel_requested for the next co_await.
-  bool take_must_cancel() { return std::exchange(must_cancel_, false); }
+  // A cancellation to throw at the co_await being resumed (asked while
+  // suspended, after the awaited future was done, or on a moment).
+  bool take_cancel_on_resume() {
+    const bool was = resume_flags_ & kCancelOnResume;
+    resume_flags_ &= ~kCancelOnResume;
+    return was;
+  }
+  // A cancellation asked while the coroutine ran, for its next co_await
+  // that suspends (or, if it returns first, its end).
+  bool cancel_at_next_await() const { return cancel_at_next_await_; }
+  bool take_cancel_at_next_await() { return std::exchange(cancel_at_next_await_, false); }
   // Asked to cancel and not finished (sticky; for dumps).
   bool cancelling() const { return cancelling_; }
-  // At a co_await of the pending `f` with a cancellation marked (it was
-  // asked while running): passes it on to `f`.
+  // At a co_await of the pending `f` with cancel_at_next_await: passes
+  // the cancellation on to `f` (the coroutine then resumes with what `f`
+  // made of it).
   template <class T>
-  void cancel_on_await(Future<T>& f) {
-    must_cancel_ = false;
+  [[gnu::noinline]] void cancel_on_await(Future<T>& f) {
+    cancel_at_next_await_ = false;
     f.cancel();
   }
+  // At a `co_await gen::moment` with cancel_at_next_await: delivered when
+  // the moment resumes.
+  void cancel_on_moment() {
+    if (take_cancel_at_next_await()) resume_flags_ |= kCancelOnResume;
+  }
+
+  // IOLoop::shutdown: as cancel() on the coroutine's future.
+  void cancel_suspended() noexcept override { cancel_requested(nullptr, 0); }
 
   // The loop is closing: destroy the suspended frame (and so this Runner).
   void destroy_suspended() noexcept override { handle_.destroy(); }
@@ -200,10 +225,12 @@ class Runner final : public ioloop_internal::Suspended,
 
   std::coroutine_handle<> handle_;
   const stack_context_internal::Node* resume_contexts_;
-  bool inconsistent_ = false;
-  bool suspended_ = false;    // waiting for the loop to call run()
-  bool must_cancel_ = false;  // deliver CancelledError at the next co_await
-  bool cancelling_ = false;   // cancel() was called on the own future
+  static constexpr uint8_t kInconsistent = 1;
+  static constexpr uint8_t kCancelOnResume = 2;
+  uint8_t resume_flags_ = 0;
+  bool suspended_ = false;              // waiting for the loop to call run()
+  bool cancel_at_next_await_ = false;   // asked while running
+  bool cancelling_ = false;             // cancel() was called on the own future
   // Cancels the awaited future (awaited_state_); null on gen::moment.
   bool (*cancel_awaited_)(const void*) = nullptr;
   gen_internal::SourceLocation where_{};

@@ -197,6 +197,55 @@ void IOLoop::close(bool all_fds) {
   future_internal::drain_released();
 }
 
+size_t IOLoop::suspended_coroutines() const {
+  size_t n = 0;
+  for_each_suspended([&n](ioloop_internal::Suspended*) { ++n; });
+  return n;
+}
+
+size_t IOLoop::shutdown(duration grace, bool all_fds) {
+  if (running_) throw std::logic_error("IOLoop::shutdown: the loop is running");
+  if (closed()) return 0;
+  // Cancelling never resumes a frame inline, but a plain future cancelled
+  // on the way runs its done-callbacks: collect first, then cancel.
+  std::vector<ioloop_internal::Suspended*> frames;
+  for_each_suspended([&frames](ioloop_internal::Suspended* s) { frames.push_back(s); });
+  for (ioloop_internal::Suspended* s : frames) {
+    // Frames are resumed only from the loop and destroyed only by close():
+    // the list holds unless such a callback closed the loop.
+    if (closed()) break;
+    s->cancel_suspended();
+  }
+  if (!closed() && suspended_ != nullptr) {
+    // Run until every frame has finished, checking each millisecond, or
+    // until the grace period ends.
+    struct Check {
+      IOLoop* loop;
+      void operator()() const {
+        if (loop->suspended_ == nullptr) {
+          loop->stop();
+        } else {
+          loop->call_later(std::chrono::milliseconds(1), Check{loop});
+        }
+      }
+    };
+    Timeout give_up = call_later(grace, [this] { stop(); });
+    Timeout check = call_later(std::chrono::milliseconds(0), Check{this});
+    stopped_ = false;
+    start();
+    remove_timeout(give_up);
+    remove_timeout(check);
+  }
+  const size_t left = closed() ? 0 : suspended_coroutines();
+  if (left > 0) {
+    logging::warning("IOLoop::shutdown: " + std::to_string(left) +
+                     " coroutine(s) still suspended after the grace period; "
+                     "their frames are destroyed without unwinding");
+  }
+  close(all_fds);
+  return left;
+}
+
 void IOLoop::forget_as_current() noexcept {
   if (tls_current == this) tls_current = nullptr;
   for (SavedCurrent* s = tls_saved; s != nullptr; s = s->next) {

@@ -170,6 +170,22 @@ class IOLoop {
   void close(bool all_fds = false);
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
+  // IOLoop::shutdown()
+  //
+  // The orderly end of a program (asyncio's `Runner.close()`): cancels
+  // every coroutine suspended on this loop (`Future::cancel` on each: each
+  // gets CancelledError at its co_await), runs the loop until they have
+  // all finished, so their catch blocks and destructors run, or until
+  // `grace` has passed, then closes it (`close(all_fds)`). Coroutines that
+  // catch the cancellation may go on awaiting within the grace period.
+  // Returns how many coroutines were still suspended at the end (their
+  // frames are destroyed by the close, as before; a warning is logged).
+  // Throws std::logic_error while the loop runs; on a closed loop, returns
+  // 0. Examples end with it: `loop.run_sync(main); loop.shutdown();`.
+  size_t shutdown(duration grace = std::chrono::seconds(5), bool all_fds = false);
+  // Coroutines suspended on this loop (frames it owns).
+  size_t suspended_coroutines() const;
+
   // IOLoop::add_callback()
   //
   // Runs `cb()` on the loop's thread in a later iteration, after the

@@ -1,20 +1,35 @@
+// GCC 12 warns falsely (-Wmaybe-uninitialized, GCC bug 105616) inside
+// libstdc++'s std::regex compiler at -O1 with ASan (--config=asan): the
+// library's headers are read with the warning off, our code with it on.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <functional>
+#include <regex>
+#pragma GCC diagnostic pop
+
 #include "tornado/net/iostream.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <optional>
-#include <string_view>
+#include <regex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "tornado/logging/logging.h"
 
@@ -63,6 +78,52 @@ char* read_chunk(size_t size) {
 // request/response exchange without reallocating, little for an idle
 // connection.
 constexpr size_t kRetainedReadCapacity = 4096;
+
+// Blocks SIGPIPE on this thread around a write to a pipe (sockets have
+// MSG_NOSIGNAL; pipes have nothing like it, and a library must not change
+// the process's disposition). A SIGPIPE the write raised is consumed before
+// the old mask comes back, unless one was already pending before.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigemptyset(&sigpipe_);
+    sigaddset(&sigpipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigpipe_, &old_);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  }
+  ~ScopedSigpipeBlock() {
+    const int saved_errno = errno;  // the write's, for the caller
+    if (epipe_ && !was_pending_) {
+      timespec zero{};
+      while (sigtimedwait(&sigpipe_, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    errno = saved_errno;
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+  // The write failed with EPIPE: a SIGPIPE is pending for this thread.
+  void raised() { epipe_ = true; }
+
+ private:
+  sigset_t sigpipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+  bool epipe_ = false;
+};
+
+// What a stream's timeout is given as: a duration (from now) or a deadline.
+IOLoop::time_point deadline_of(IOLoop& loop,
+                               std::optional<IOLoop::duration> timeout,
+                               std::optional<IOLoop::time_point> deadline) {
+  if (deadline) return *deadline;
+  return ioloop_internal::deadline_after(loop.time(), *timeout);
+}
 }  // namespace
 
 uint64_t delimiter_bytes_scanned() { return tls_delimiter_bytes_scanned; }
@@ -75,49 +136,101 @@ uint64_t delimiter_bytes_scanned() { return tls_delimiter_bytes_scanned; }
 // read's done-callback).
 class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
  public:
-  StreamImpl(int fd, IOLoop* loop, IOStream::Options options)
+  StreamImpl(int fd, IOLoop* loop, IOStream::Options options, bool pipe)
       : fd_(fd),
         anchor_(ioloop_internal::LoopAccess::anchor(*loop)),
-        options_(options) {
+        options_(options),
+        pipe_(pipe) {
     int flags = fcntl(fd_, F_GETFL);
     if (flags >= 0) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    write_only_ = pipe_ && flags >= 0 && (flags & O_ACCMODE) == O_WRONLY;
   }
   ~StreamImpl() { close(nullptr); }
 
   Future<std::string> start_read(int kind, size_t n, bool partial,
                                  std::string delimiter, size_t max_bytes,
-                                 std::optional<IOLoop::duration> timeout) {
+                                 std::optional<IOLoop::duration> timeout,
+                                 std::optional<std::regex> regex = std::nullopt) {
     const auto self = keep_alive();
-    if (kind_ != kNone) {
-      throw std::logic_error("IOStream: a read is already pending");
-    }
+    check_can_read();
     if (closed_) {
       if (kind == kUntilClose && !error_) return make_ready_future(take(unread()));
       return make_exceptional_future<std::string>(
           std::make_exception_ptr(StreamClosedError(error_)));
     }
+    arm_read(kind, n, partial, max_bytes);
+    delimiter_ = std::move(delimiter);
+    regex_ = std::move(regex);
+    read_future_ = Future<std::string>();
+    // What gen::dump_coroutines shows a coroutine awaiting.
+    static constexpr const char* kLabels[] = {
+        "", "IOStream read_bytes", "IOStream read_until",
+        "IOStream read_until_close", "IOStream read_until_regex"};
+    future_internal::Access::set_label(read_future_, kLabels[kind]);
+    Future<std::string> result = read_future_;
+    wait_for_read(timeout);
+    return result;
+  }
+
+  // read_into: the bytes are copied into `buf` when the read completes
+  // (complete_read), never before, and `into_` is dropped whenever the
+  // read ends, however it ends.
+  Future<size_t> start_read_into(std::span<char> buf, bool partial,
+                                 std::optional<IOLoop::duration> timeout) {
+    const auto self = keep_alive();
+    check_can_read();
+    if (closed_) {
+      return make_exceptional_future<size_t>(
+          std::make_exception_ptr(StreamClosedError(error_)));
+    }
+    arm_read(kInto, buf.size(), partial, 0);
+    into_ = buf;
+    into_future_ = Future<size_t>();
+    future_internal::Access::set_label(into_future_, "IOStream read_into");
+    Future<size_t> result = into_future_;
+    wait_for_read(timeout);
+    return result;
+  }
+
+  void check_can_read() const {
+    if (kind_ != kNone) {
+      throw std::logic_error("IOStream: a read is already pending");
+    }
+    if (write_only_) {
+      throw std::logic_error("PipeIOStream: cannot read from a pipe's write end");
+    }
+  }
+
+  void arm_read(int kind, size_t n, bool partial, size_t max_bytes) {
     kind_ = kind;
     ++read_seq_;
     want_ = n;
     partial_ = partial;
-    delimiter_ = std::move(delimiter);
     max_bytes_ = max_bytes;
     scanned_ = 0;
     found_ = std::string_view::npos;
-    read_future_ = Future<std::string>();
-    // What gen::dump_coroutines shows a coroutine awaiting.
-    static constexpr const char* kLabels[] = {"", "IOStream read_bytes",
-                                              "IOStream read_until",
-                                              "IOStream read_until_close"};
-    future_internal::Access::set_label(read_future_, kLabels[kind]);
-    Future<std::string> result = read_future_;
+  }
+
+  // After a read is armed: completes it from the buffer, or waits for the
+  // socket (with its timer, if any).
+  void wait_for_read(std::optional<IOLoop::duration> timeout) {
     // Not satisfied from the buffer: wait for the loop's READ event rather
     // than trying the socket now. In a request/response exchange the data
     // is rarely there yet, and the speculative recv would be one wasted
     // syscall per request; level-triggered polling reports data already
     // waiting on the next iteration.
     if (!try_satisfy() && !closed_) {
-      update_interest();
+      try {
+        update_interest();
+      } catch (...) {
+        // The fd cannot be watched (closed under the stream, or the loop
+        // is gone): as Tornado's inline read error, the stream closes with
+        // the error and the call raises it. The read was never handed out:
+        // withdrawn first, so that close() does not fail (and log) it.
+        end_read();
+        close(std::current_exception());
+        throw;
+      }
       if (timeout && kind_ != kNone) {
         IOLoop* l = loop();
         if (l == nullptr) ioloop_internal::throw_closed("IOStream");
@@ -134,20 +247,35 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
             });
       }
     }
-    return result;
   }
 
-  Future<void> write(std::string data) {
+  // A timed write if `timeout` or `deadline` is set (see
+  // IOStream::write(data, timeout)).
+  Future<void> write(std::string data,
+                     std::optional<IOLoop::duration> timeout = std::nullopt,
+                     std::optional<IOLoop::time_point> deadline = std::nullopt) {
     const auto self = keep_alive();
     if (closed_ || write_shutdown_) {
       return make_exceptional_future<void>(
           std::make_exception_ptr(StreamClosedError(error_)));
     }
+    const bool timed = timeout || deadline;
+    // Nothing is sent unless the timer can be set (construct, then publish).
+    if (timed && loop() == nullptr) ioloop_internal::throw_closed("IOStream");
+    if (const size_t limit = options_.max_write_buffer_size;
+        limit != 0 &&
+        (data.size() > limit || write_buffer_size() > limit - data.size())) {
+      auto error = std::make_exception_ptr(StreamBufferFullError(
+          "IOStream: reached the maximum write buffer size (" +
+          std::to_string(limit) + " bytes)"));
+      close(error);
+      return make_exceptional_future<void>(std::move(error));
+    }
     if (wbuf_.empty()) {
       // Fast path: send straight from `data`; queue only what is left.
       size_t sent = 0;
       while (sent < data.size()) {
-        ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+        ssize_t n = send_some(data.data() + sent, data.size() - sent);
         if (n >= 0) {
           sent += static_cast<size_t>(n);
           continue;
@@ -166,14 +294,47 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     }
     Future<void> done;
     future_internal::Access::set_label(done, "IOStream write");
+    const uint64_t end = queued_ + data.size();
+    IOLoop::Timeout timer;
+    if (timed) {
+      IOLoop* l = loop();
+      // The timer holds the write's future to find its entry; it is removed
+      // when the write completes or the stream closes, and one already due
+      // then finds no entry and does nothing.
+      timer = l->call_at(deadline_of(*l, timeout, deadline),
+                         [weak = weak_from_this(), done] {
+                           if (auto self = weak.lock()) self->write_timed_out(done);
+                         });
+    }
     if (!data.empty()) {
-      queued_ += data.size();
+      queued_ = end;
       wbuf_.push_back(std::move(data));
     }
-    write_futures_.emplace_back(queued_, done);
+    write_futures_.push_back({end, done, timer});
     if (!(registered_ & IOLoop::WRITE)) flush();  // try at once
-    if (!closed_) update_interest();
+    if (!closed_) {
+      try {
+        update_interest();
+      } catch (...) {
+        // As for a read (wait_for_read): closed with the error, raised.
+        close(std::current_exception());
+        throw;
+      }
+    }
     return done;
+  }
+
+  Future<void> wait_for_drain(size_t low_water_mark) {
+    const auto self = keep_alive();
+    if (closed_) {
+      return make_exceptional_future<void>(
+          std::make_exception_ptr(StreamClosedError(error_)));
+    }
+    if (write_buffer_size() <= low_water_mark) return make_ready_future();
+    Future<void> f;
+    future_internal::Access::set_label(f, "IOStream wait_for_drain");
+    drain_waiters_.emplace_back(low_water_mark, f);
+    return f;
   }
 
   // Queued writes are flushed, then the write side is shut down (the peer
@@ -212,7 +373,16 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     auto writes = std::move(write_futures_);
     write_futures_.clear();
     wbuf_.clear();
-    for (auto& [end, f] : writes) {
+    wfront_offset_ = 0;
+    queued_ = written_;  // nothing is queued any more
+    auto drains = std::move(drain_waiters_);
+    drain_waiters_.clear();
+    for (PendingWrite& w : writes) remove_timer(w.timer);
+    for (PendingWrite& w : writes) {
+      w.future.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
+      w.future.exception();
+    }
+    for (auto& [mark, f] : drains) {
       f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
       f.exception();
     }
@@ -222,15 +392,12 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
       f.exception();
     }
-    if (kind_ != kNone) {
+    if (kind_ == kUntilClose && !error_) {
       Future<std::string> f = std::move(read_future_);
-      int kind = std::exchange(kind_, kNone);
-      remove_read_timer();
-      if (kind == kUntilClose && !error_) {
-        f.set_result(take(unread()));
-      } else {
-        f.set_exception(std::make_exception_ptr(StreamClosedError(error_)));
-      }
+      end_read();
+      f.set_result(take(unread()));
+    } else if (kind_ != kNone) {
+      fail_read(std::make_exception_ptr(StreamClosedError(error_)));
     }
     if (close_callback_) {
       if (IOLoop* l = loop()) l->add_callback(std::move(close_callback_));
@@ -252,16 +419,11 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   void cancel_read(std::exception_ptr cause) {
     const auto self = keep_alive();
     if (kind_ == kNone) return;
-    Future<std::string> f = std::move(read_future_);
-    kind_ = kNone;
-    scanned_ = 0;
-    found_ = std::string_view::npos;
-    remove_read_timer();
     if (!cause) {
       cause = std::make_exception_ptr(
           ReadCancelledError("IOStream: the read was cancelled"));
     }
-    f.set_exception(std::move(cause));
+    fail_read(std::move(cause));
   }
 
   size_t read_buffer_size() const { return unread(); }
@@ -274,7 +436,8 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   bool reading() const { return kind_ != kNone; }
   int fd() const { return fd_; }
 
-  static constexpr int kNone = 0, kBytes = 1, kUntil = 2, kUntilClose = 3;
+  static constexpr int kNone = 0, kBytes = 1, kUntil = 2, kUntilClose = 3,
+                       kRegex = 4, kInto = 5;
 
  private:
   static constexpr uint32_t kUnregistered = 0xffffffff;
@@ -284,6 +447,14 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   std::shared_ptr<StreamImpl> keep_alive() { return weak_from_this().lock(); }
 
   void finish_shutdown() {
+    if (pipe_) {
+      // No half-close on a pipe: closing the write end is the EOF.
+      shutdown_pending_ = false;
+      Future<void> f = std::move(shutdown_future_);
+      close(nullptr);
+      f.set_result();
+      return;
+    }
     if (::shutdown(fd_, SHUT_WR) != 0 && errno != ENOTCONN) {
       close(std::make_exception_ptr(std::system_error(
           errno, std::generic_category(), "IOStream: shutdown failed")));
@@ -301,8 +472,8 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   // (each compaction copies less than was consumed since the last one, so
   // reading many small lines from a large buffer stays linear); a large
   // buffer left with a small remainder is reallocated to fit.
-  std::string take(size_t n) {
-    std::string out = rbuf_.substr(rpos_, n);
+  std::string take(size_t n, bool discard = false) {
+    std::string out = discard ? std::string() : rbuf_.substr(rpos_, n);
     rpos_ += n;
     if (rpos_ == rbuf_.size()) {
       rpos_ = 0;
@@ -323,19 +494,66 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     return out;
   }
 
-  void remove_read_timer() {
-    if (!read_timer_) return;
-    if (IOLoop* l = loop()) l->remove_timeout(read_timer_);
-    read_timer_ = IOLoop::Timeout();
+  void remove_timer(IOLoop::Timeout& timer) {
+    if (!timer) return;
+    if (IOLoop* l = loop()) l->remove_timeout(timer);
+    timer = IOLoop::Timeout();
   }
+  void remove_read_timer() { remove_timer(read_timer_); }
 
-  void complete_read(size_t n) {
-    Future<std::string> f = std::move(read_future_);
+  // The pending read ends (its future already moved out): back to no read.
+  void end_read() {
     kind_ = kNone;
     scanned_ = 0;
     found_ = std::string_view::npos;
+    regex_.reset();
+    into_ = {};
     remove_read_timer();
+  }
+
+  void complete_read(size_t n) {
+    if (kind_ == kInto) {
+      Future<size_t> f = std::move(into_future_);
+      // Into the caller's buffer only now, with the result set right after.
+      if (n > 0) std::memcpy(into_.data(), rbuf_.data() + rpos_, n);
+      end_read();
+      take(n, /*discard=*/true);
+      f.set_result(n);
+      return;
+    }
+    Future<std::string> f = std::move(read_future_);
+    end_read();
     f.set_result(take(n));
+  }
+
+  // The pending read fails with `error`, consuming nothing.
+  void fail_read(std::exception_ptr error) {
+    if (kind_ == kInto) {
+      Future<size_t> f = std::move(into_future_);
+      end_read();
+      f.set_exception(std::move(error));
+      return;
+    }
+    Future<std::string> f = std::move(read_future_);
+    end_read();
+    f.set_exception(std::move(error));
+  }
+
+  // A timed write's deadline passed: if `done` is still pending, it fails
+  // with TimeoutError and the stream closes with it (the write may be
+  // partly sent; see IOStream::write).
+  void write_timed_out(const Future<void>& done) {
+    auto it = std::find_if(write_futures_.begin(), write_futures_.end(),
+                           [&](const PendingWrite& w) { return w.future == done; });
+    if (it == write_futures_.end()) return;
+    Future<void> f = std::move(it->future);
+    write_futures_.erase(it);
+    auto error = std::make_exception_ptr(
+        TimeoutError("IOStream: write timed out"));
+    // Closed first: whoever awaits the write resumes on a closed stream.
+    close(error);
+    f.set_exception(std::move(error));
+    f.exception();  // not required to be read, as close()'s failures
   }
 
   void buffer_full() {
@@ -352,6 +570,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       case kNone:
         return false;
       case kBytes:
+      case kInto:
         if (avail >= want_ || (partial_ && avail > 0)) {
           complete_read(std::min(avail, want_));
           return true;
@@ -361,21 +580,18 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
           return true;
         }
         break;
-      case kUntil: {
-        if (size_t n = find_delimiter(); n != std::string_view::npos) {
+      case kUntil:
+      case kRegex: {
+        if (size_t n = find_end(); n != std::string_view::npos) {
           if (max_bytes_ != 0 && n > max_bytes_) {
-            close(std::make_exception_ptr(StreamBufferFullError(
-                "IOStream::read_until: delimiter not found within " +
-                std::to_string(max_bytes_) + " bytes")));
+            not_found_within_max_bytes();
             return true;
           }
           complete_read(n);
           return true;
         }
         if (max_bytes_ != 0 && avail >= max_bytes_) {
-          close(std::make_exception_ptr(StreamBufferFullError(
-              "IOStream::read_until: delimiter not found within " +
-              std::to_string(max_bytes_) + " bytes")));
+          not_found_within_max_bytes();
           return true;
         }
         break;
@@ -394,6 +610,37 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       return true;
     }
     return false;
+  }
+
+  void not_found_within_max_bytes() {
+    const char* what = kind_ == kRegex ? "IOStream::read_until_regex: regex"
+                                       : "IOStream::read_until: delimiter";
+    close(std::make_exception_ptr(StreamBufferFullError(
+        std::string(what) + " not found within " + std::to_string(max_bytes_) +
+        " bytes")));
+  }
+
+  size_t find_end() { return kind_ == kRegex ? find_regex() : find_delimiter(); }
+
+  // read_until_regex: the end of the first match in the unread bytes, or
+  // npos. std::regex cannot resume a search: each time new bytes arrive,
+  // all the unread bytes are searched again (bounded by max_bytes, beyond
+  // which the stream does not read). The end of the buffer is not the end
+  // of the input: `$` and `\b` never match there.
+  size_t find_regex() {
+    if (found_ != std::string_view::npos) return found_;
+    const size_t avail = unread();
+    if (avail == scanned_) return std::string_view::npos;  // nothing new
+    const char* begin = rbuf_.data() + rpos_;
+    std::cmatch match;
+    if (std::regex_search(begin, begin + avail, match, *regex_,
+                          std::regex_constants::match_not_eol |
+                              std::regex_constants::match_not_eow)) {
+      found_ = static_cast<size_t>(match.position(0) + match.length(0));
+    }
+    tls_delimiter_bytes_scanned += avail;  // the search may look at all of it
+    scanned_ = avail;
+    return found_;
   }
 
   // read_until: the end of the first delimiter in the unread bytes, or
@@ -424,9 +671,21 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     const size_t avail = unread();
     switch (kind_) {
       case kBytes:
+      case kInto:
         return avail >= want_ || (partial_ && avail > 0);
       case kUntil:
         return find_delimiter() != std::string_view::npos ||
+               (max_bytes_ != 0 && avail >= max_bytes_);
+      case kRegex:
+        // A regex search cannot resume: within one burst of reads, search
+        // again only once the buffer has doubled since the last search
+        // (try_satisfy searches all of it after the burst). The burst's
+        // searches then cost O(its bytes), not O(bytes^2 / chunk), for at
+        // most twice the bytes the match needed read from the socket.
+        if (found_ == std::string_view::npos && avail / 2 >= scanned_) {
+          find_regex();
+        }
+        return found_ != std::string_view::npos ||
                (max_bytes_ != 0 && avail >= max_bytes_);
       default:
         return false;
@@ -453,7 +712,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
       // Into the thread's chunk, then appended: growing the string itself
       // would zero-fill the whole chunk on every read.
       char* chunk = read_chunk(options_.read_chunk_size);
-      ssize_t n = ::recv(fd_, chunk, room, 0);
+      ssize_t n = pipe_ ? ::read(fd_, chunk, room) : ::recv(fd_, chunk, room, 0);
       if (n > 0) {
         rbuf_.append(chunk, static_cast<size_t>(n));
         if (static_cast<size_t>(n) < room) break;  // drained for now
@@ -487,10 +746,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
         offset = 0;
         ++count;
       }
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = count;
-      ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      ssize_t n = send_iov(iov, count);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -512,13 +768,55 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
         }
       }
     }
-    while (!write_futures_.empty() && write_futures_.front().first <= written_) {
-      Future<void> f = std::move(write_futures_.front().second);
+    while (!write_futures_.empty() && write_futures_.front().end <= written_) {
+      Future<void> f = std::move(write_futures_.front().future);
+      remove_timer(write_futures_.front().timer);
       write_futures_.pop_front();
       f.set_result();
       if (closed_) return;  // a callback closed the stream
     }
+    notify_drained();
+    if (closed_) return;
     if (shutdown_pending_ && wbuf_.empty()) finish_shutdown();
+  }
+
+  // Completes the wait_for_drain futures whose mark the queue is down to.
+  // (Collected first: their callbacks may write, wait again, or close.)
+  void notify_drained() {
+    if (drain_waiters_.empty()) return;
+    const size_t left = write_buffer_size();
+    std::vector<Future<void>> ready;
+    for (auto it = drain_waiters_.begin(); it != drain_waiters_.end();) {
+      if (left <= it->first) {
+        ready.push_back(std::move(it->second));
+        it = drain_waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (Future<void>& f : ready) f.set_result();
+  }
+
+  // One write system call: send() on a socket (MSG_NOSIGNAL), write() on a
+  // pipe (with SIGPIPE blocked). Sets errno as they do.
+  ssize_t send_some(const char* data, size_t size) {
+    if (!pipe_) return ::send(fd_, data, size, MSG_NOSIGNAL);
+    ScopedSigpipeBlock block;
+    ssize_t n = ::write(fd_, data, size);
+    if (n < 0 && errno == EPIPE) block.raised();
+    return n;
+  }
+  ssize_t send_iov(iovec* iov, int count) {
+    if (!pipe_) {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = count;
+      return ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    }
+    ScopedSigpipeBlock block;
+    ssize_t n = ::writev(fd_, iov, count);
+    if (n < 0 && errno == EPIPE) block.raised();
+    return n;
   }
 
   // The peer's EOF does not close the stream: what was read before it is
@@ -528,7 +826,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   // on an error, or by close().
   void handle_events(uint32_t events) {
     if (closed_) return;
-    if (events & (IOLoop::READ | IOLoop::ERROR)) {
+    if ((events & (IOLoop::READ | IOLoop::ERROR)) && !write_only_) {
       read_from_socket();
       if (closed_) return;
       try_satisfy();
@@ -537,6 +835,13 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
     if ((events & IOLoop::WRITE) || (events & IOLoop::ERROR)) {
       flush();
       if (closed_) return;
+    }
+    if ((events & IOLoop::ERROR) && write_only_) {
+      // A pipe's write end reports an error once its reader is gone.
+      close(std::make_exception_ptr(std::system_error(
+          EPIPE, std::generic_category(),
+          "IOStream: the pipe's read end is closed")));
+      return;
     }
     if ((events & IOLoop::ERROR) && !(events & IOLoop::READ)) {
       int err = 0;
@@ -558,7 +863,7 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
 
   void update_interest() {
     uint32_t want = 0;
-    if (!eof_ && !reads_paused() &&
+    if (!eof_ && !write_only_ && !reads_paused() &&
         (kind_ != kNone || unread() < options_.read_chunk_size)) {
       want |= IOLoop::READ;
     }
@@ -599,6 +904,10 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   int fd_;
   std::shared_ptr<ioloop_internal::LoopAnchor> anchor_;
   IOStream::Options options_;
+  // A PipeIOStream: read()/write() instead of recv()/send(); a write end
+  // (O_WRONLY) is never read from.
+  bool pipe_;
+  bool write_only_ = false;
   bool closed_ = false;
   bool eof_ = false;  // the peer's FIN was read (reads drain rbuf_ first)
   bool hup_ = false;  // a hangup was reported while not reading
@@ -616,9 +925,15 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   size_t max_bytes_ = 0;
   // read_until: the unread bytes already searched for delimiter_, and the
   // end of the delimiter once found (npos until then).
+  // read_until_regex's regex is scanned_/found_'s too.
   size_t scanned_ = 0;
   size_t found_ = std::string_view::npos;
+  std::optional<std::regex> regex_;
   Future<std::string> read_future_;
+  // read_into: the caller's buffer (empty when no read_into is pending)
+  // and the read's future (read_future_ is the other reads').
+  std::span<char> into_;
+  Future<size_t> into_future_;
   // Counts reads, so that a read's timer never cancels a later read.
   uint64_t read_seq_ = 0;
   IOLoop::Timeout read_timer_;  // the pending read's timeout, if any
@@ -627,7 +942,17 @@ class StreamImpl : public std::enable_shared_from_this<StreamImpl> {
   std::deque<std::string> wbuf_;
   size_t wfront_offset_ = 0;
   uint64_t queued_ = 0, written_ = 0;
-  std::deque<std::pair<uint64_t, Future<void>>> write_futures_;
+  // A write's future is done once written_ reaches its end; a timed write
+  // has its timer.
+  struct PendingWrite {
+    uint64_t end;
+    Future<void> future;
+    IOLoop::Timeout timer;
+  };
+  std::deque<PendingWrite> write_futures_;
+  // wait_for_drain(): (low water mark, future), done once
+  // write_buffer_size() <= mark.
+  std::vector<std::pair<size_t, Future<void>>> drain_waiters_;
   // shutdown_write(): no writes after it; SHUT_WR once wbuf_ is flushed.
   bool write_shutdown_ = false;
   bool shutdown_pending_ = false;
@@ -643,27 +968,36 @@ IOStream::IOStream(int fd, IOLoop* loop, Options options) {
     throw std::invalid_argument("IOStream: invalid fd " + std::to_string(fd));
   }
   impl_ = std::make_shared<net_internal::StreamImpl>(
-      fd, loop != nullptr ? loop : &IOLoop::current(), options);
+      fd, loop != nullptr ? loop : &IOLoop::current(), options, false);
 }
+
+IOStream::IOStream(PipeTag, int fd, IOLoop* loop, Options options) {
+  if (fd < 0) {
+    throw std::invalid_argument("PipeIOStream: invalid fd " + std::to_string(fd));
+  }
+  impl_ = std::make_shared<net_internal::StreamImpl>(
+      fd, loop != nullptr ? loop : &IOLoop::current(), options, true);
+}
+
+PipeIOStream::PipeIOStream(int fd, IOLoop* loop)
+    : PipeIOStream(fd, loop, Options()) {}
+
+PipeIOStream::PipeIOStream(int fd, IOLoop* loop, Options options)
+    : IOStream(PipeTag(), fd, loop, options) {}
 
 Future<std::string> IOStream::read_bytes(size_t n, bool partial) {
   return impl_->start_read(net_internal::StreamImpl::kBytes, n, partial, {}, 0,
                            std::nullopt);
 }
 
-Future<std::string> IOStream::read_bytes(size_t n, bool partial,
-                                         IOLoop::duration timeout) {
+Future<std::string> IOStream::read_bytes_impl(
+    size_t n, bool partial, std::optional<IOLoop::duration> timeout) {
   return impl_->start_read(net_internal::StreamImpl::kBytes, n, partial, {}, 0,
                            timeout);
 }
 
 Future<std::string> IOStream::read_until(std::string delimiter, size_t max_bytes) {
   return read_until_impl(std::move(delimiter), max_bytes, std::nullopt);
-}
-
-Future<std::string> IOStream::read_until(std::string delimiter, size_t max_bytes,
-                                         IOLoop::duration timeout) {
-  return read_until_impl(std::move(delimiter), max_bytes, timeout);
 }
 
 Future<std::string> IOStream::read_until_impl(
@@ -676,6 +1010,37 @@ Future<std::string> IOStream::read_until_impl(
                            std::move(delimiter), max_bytes, timeout);
 }
 
+Future<std::string> IOStream::read_until_regex(std::regex regex,
+                                               size_t max_bytes) {
+  return read_until_regex_impl(std::move(regex), max_bytes, std::nullopt);
+}
+
+Future<std::string> IOStream::read_until_regex(std::string_view pattern,
+                                               size_t max_bytes) {
+  return read_until_regex_impl(compile(pattern), max_bytes, std::nullopt);
+}
+
+std::regex IOStream::compile(std::string_view pattern) {
+  return std::regex(pattern.begin(), pattern.end());
+}
+
+Future<std::string> IOStream::read_until_regex_impl(
+    std::regex regex, size_t max_bytes,
+    std::optional<IOLoop::duration> timeout) {
+  return impl_->start_read(net_internal::StreamImpl::kRegex, 0, false, {},
+                           max_bytes, timeout, std::move(regex));
+}
+
+Future<size_t> IOStream::read_into(std::span<char> buf, bool partial) {
+  return impl_->start_read_into(buf, partial, std::nullopt);
+}
+
+Future<size_t> IOStream::read_into_impl(
+    std::span<char> buf, bool partial,
+    std::optional<IOLoop::duration> timeout) {
+  return impl_->start_read_into(buf, partial, timeout);
+}
+
 Future<std::string> IOStream::read_until_close() {
   return impl_->start_read(net_internal::StreamImpl::kUntilClose, 0, false, {},
                            0, std::nullopt);
@@ -683,6 +1048,16 @@ Future<std::string> IOStream::read_until_close() {
 
 Future<void> IOStream::write(std::string data) {
   return impl_->write(std::move(data));
+}
+
+Future<void> IOStream::write_impl(std::string data,
+                                  std::optional<IOLoop::duration> timeout,
+                                  std::optional<IOLoop::time_point> deadline) {
+  return impl_->write(std::move(data), timeout, deadline);
+}
+
+Future<void> IOStream::wait_for_drain(size_t low_water_mark) {
+  return impl_->wait_for_drain(low_water_mark);
 }
 
 Future<void> IOStream::shutdown_write() { return impl_->shutdown_write(); }

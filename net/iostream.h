@@ -40,6 +40,14 @@
 // - A read can be abandoned: `cancel_read()`, or a read's `timeout`
 //   (TimeoutError). The stream stays usable and nothing received is lost:
 //   a read consumes its bytes only when it completes.
+// - Reads: `read_bytes`, `read_until` (a delimiter), `read_until_regex`,
+//   `read_until_close`, and `read_into` (into the caller's buffer).
+// - Writes can be bounded: `Options::max_write_buffer_size` rejects (and
+//   closes the stream on) a write that would queue more than it;
+//   `wait_for_drain(mark)` waits until the queue is down to `mark`; a
+//   write given a deadline fails with TimeoutError (and closes the stream)
+//   if its bytes are not flushed by then.
+// - `PipeIOStream` is the same stream over one end of a pipe.
 //
 // An `IOStream` is a cheap handle (copies share one stream). The last
 // handle going away closes the stream; it may be the one a done-callback
@@ -57,8 +65,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <regex>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "tornado/future/future.h"
 #include "tornado/ioloop/ioloop.h"
@@ -81,8 +92,11 @@ class StreamClosedError : public std::runtime_error {
 
 // StreamBufferFullError
 //
-// A read needed more than `max_buffer_size` bytes (also the cause of the
-// StreamClosedError of operations pending when that happened).
+// A read needed more than `max_buffer_size` bytes, `read_until`'s or
+// `read_until_regex`'s `max_bytes` was reached without a match, or a write
+// would have queued more than `max_write_buffer_size` bytes (also the
+// cause of the StreamClosedError of operations pending when that
+// happened).
 class StreamBufferFullError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -100,7 +114,8 @@ namespace net_internal {
 class StreamImpl;
 
 // For tests: how many bytes `read_until`'s delimiter search has examined on
-// this thread (each search counts the bytes it looked at).
+// this thread (each search counts the bytes it looked at), and
+// `read_until_regex`'s (each search counts the bytes it was given).
 uint64_t delimiter_bytes_scanned();
 }  // namespace net_internal
 
@@ -115,6 +130,11 @@ class IOStream {
     // peer that sends requests but never reads the replies cannot make us
     // queue replies without bound. 0: never pause.
     size_t write_high_water_mark = 1024 * 1024;
+    // Tornado's max_write_buffer_size: a write that would make the bytes
+    // queued and not yet flushed exceed this fails with
+    // StreamBufferFullError, none of its bytes sent, and closes the stream
+    // (see write()). 0: unbounded (Tornado's None, the default).
+    size_t max_write_buffer_size = 0;
   };
 
   // Takes ownership of `fd` (made non-blocking here). `loop` defaults to
@@ -128,8 +148,12 @@ class IOStream {
   // available (at most `n`).
   Future<std::string> read_bytes(size_t n, bool partial = false);
   // With a deadline, as `read_until`'s.
+  template <class Rep, class Period>
   Future<std::string> read_bytes(size_t n, bool partial,
-                                 IOLoop::duration timeout);
+                                 std::chrono::duration<Rep, Period> timeout) {
+    return read_bytes_impl(n, partial,
+                           ioloop_internal::saturating_duration(timeout));
+  }
 
   // IOStream::read_until()
   //
@@ -139,14 +163,78 @@ class IOStream {
   Future<std::string> read_until(std::string delimiter, size_t max_bytes = 0);
   // With a deadline: if the read is not done within `timeout`, it fails
   // with TimeoutError as `cancel_read()` would (the stream stays open and
-  // the bytes received so far stay buffered for the next read).
+  // the bytes received so far stay buffered for the next read). Timeouts
+  // saturate (`hours::max()`: never), as the loop's.
+  template <class Rep, class Period>
   Future<std::string> read_until(std::string delimiter, size_t max_bytes,
-                                 IOLoop::duration timeout);
+                                 std::chrono::duration<Rep, Period> timeout) {
+    return read_until_impl(std::move(delimiter), max_bytes,
+                           ioloop_internal::saturating_duration(timeout));
+  }
+
+  // IOStream::read_until_regex()
+  //
+  // Everything up to and including the end of the first match of `regex`
+  // in the unread bytes (Tornado's read_until_regex); `max_bytes` as
+  // read_until's. The string form compiles `pattern` (ECMAScript grammar;
+  // throws std::regex_error if it is invalid). The bytes buffered so far
+  // are the regex's input: `^` matches at the start of the read, but the
+  // end of the buffer is not the end of the input (`$` and a final `\b`
+  // never match there, as more data may follow). A greedy match is taken
+  // as soon as it is found (`a+` on "aa" gives "aa" even if more `a`s
+  // follow), as in Tornado.
+  //
+  // Cost: std::regex cannot resume a search, so each arrival of data while
+  // the read is pending searches all the unread bytes again (within one
+  // burst of reads from the socket, only once the buffer has doubled):
+  // quadratic in the length of the match if it trickles in, in many small
+  // pieces. `max_bytes` bounds it (the stream reads no further than it);
+  // give one for untrusted peers. (libstdc++'s regex also recurses per
+  // character for patterns like `.*`: a long match may exhaust the stack.)
+  Future<std::string> read_until_regex(std::regex regex, size_t max_bytes = 0);
+  Future<std::string> read_until_regex(std::string_view pattern,
+                                       size_t max_bytes = 0);
+  // With a deadline, as `read_until`'s.
+  template <class Rep, class Period>
+  Future<std::string> read_until_regex(
+      std::regex regex, size_t max_bytes,
+      std::chrono::duration<Rep, Period> timeout) {
+    return read_until_regex_impl(std::move(regex), max_bytes,
+                                 ioloop_internal::saturating_duration(timeout));
+  }
+  template <class Rep, class Period>
+  Future<std::string> read_until_regex(
+      std::string_view pattern, size_t max_bytes,
+      std::chrono::duration<Rep, Period> timeout) {
+    return read_until_regex_impl(compile(pattern), max_bytes,
+                                 ioloop_internal::saturating_duration(timeout));
+  }
 
   // IOStream::read_until_close()
   //
   // Everything until the peer closes (bounded by max_buffer_size).
   Future<std::string> read_until_close();
+
+  // IOStream::read_into()
+  //
+  // Fills `buf` (Tornado 5's read_into); with `partial`, completes as soon
+  // as any bytes are available (at most `buf.size()`). The result is the
+  // number of bytes stored. The caller keeps `buf` alive and untouched
+  // until the future is done. The stream writes into `buf` only when the
+  // read completes, right before it sets the result: a read that fails
+  // (the stream closed, cancel_read(), a timeout) has not written into
+  // `buf` at all, and once the future is done the stream no longer refers
+  // to `buf` (it may be freed at once, even right after cancel_read() or
+  // close()). The bytes are buffered by the stream until then, so
+  // `buf.size()` is bounded by max_buffer_size as read_bytes' `n` is.
+  Future<size_t> read_into(std::span<char> buf, bool partial = false);
+  // With a deadline, as `read_until`'s.
+  template <class Rep, class Period>
+  Future<size_t> read_into(std::span<char> buf, bool partial,
+                           std::chrono::duration<Rep, Period> timeout) {
+    return read_into_impl(buf, partial,
+                          ioloop_internal::saturating_duration(timeout));
+  }
 
   // IOStream::cancel_read()
   //
@@ -162,7 +250,46 @@ class IOStream {
   //
   // Queues `data`; the future is done when it has been flushed. Fails with
   // StreamClosedError on a closed stream.
+  //
+  // With `Options::max_write_buffer_size`, a write that would take the
+  // unflushed bytes over it fails with StreamBufferFullError, none of its
+  // bytes queued or sent, and closes the stream with that error as cause
+  // (earlier writes still queued fail with StreamClosedError). Tornado 4.5
+  // raises the error from write() and leaves the stream open; here the
+  // failure is a future's, which a caller may not look at, and a later
+  // write accepted after a rejected one would leave a hole in the byte
+  // stream the peer cannot detect. Closing makes it impossible to miss.
   Future<void> write(std::string data);
+
+  // With a deadline: if `data` is not entirely flushed to the kernel within
+  // `timeout` (or by `deadline`), the write's future fails with
+  // TimeoutError and the stream is closed with that TimeoutError as cause
+  // (other pending writes and reads fail with StreamClosedError). A write
+  // cannot be withdrawn once part of it may have been sent: the peer would
+  // see the next write's bytes run on from a torn message, so the only
+  // sound outcome is to end the stream (as Asio's and Tornado's callers
+  // must). Durations and deadlines saturate (`time_point::max()`: never).
+  // A write that flushes at once starts no timer. Throws if the stream's
+  // loop is closed.
+  template <class Rep, class Period>
+  Future<void> write(std::string data,
+                     std::chrono::duration<Rep, Period> timeout) {
+    return write_impl(std::move(data),
+                      ioloop_internal::saturating_duration(timeout),
+                      std::nullopt);
+  }
+  Future<void> write(std::string data, IOLoop::time_point deadline) {
+    return write_impl(std::move(data), std::nullopt, deadline);
+  }
+
+  // IOStream::wait_for_drain()
+  //
+  // Done once the bytes queued by write() and not yet flushed are at most
+  // `low_water_mark` (at once if they already are): a producer awaits it
+  // between writes to keep its queue short without awaiting every write.
+  // Fails with StreamClosedError if the stream closes first (or is
+  // closed).
+  Future<void> wait_for_drain(size_t low_water_mark = 0);
 
   // IOStream::shutdown_write()
   //
@@ -195,7 +322,8 @@ class IOStream {
   int fileno() const;
 
   // Socket options (TCP streams). Each throws std::system_error naming the
-  // option if the kernel refuses it (e.g. on a pipe or a unix socket).
+  // option if the kernel refuses it (e.g. ENOTSOCK on a PipeIOStream, or
+  // a unix socket).
   // set_nodelay: TCP_NODELAY, no coalescing of small writes (TCPServer
   // turns it on for accepted connections).
   void set_nodelay(bool on);
@@ -216,11 +344,61 @@ class IOStream {
   // Bytes queued by write() and not yet flushed to the kernel.
   size_t write_buffer_size() const;
 
+ protected:
+  // For PipeIOStream.
+  struct PipeTag {};
+  IOStream(PipeTag, int fd, IOLoop* loop, Options options);
+
  private:
+  static std::regex compile(std::string_view pattern);
+  Future<std::string> read_bytes_impl(size_t n, bool partial,
+                                      std::optional<IOLoop::duration> timeout);
   Future<std::string> read_until_impl(std::string delimiter, size_t max_bytes,
                                       std::optional<IOLoop::duration> timeout);
+  Future<std::string> read_until_regex_impl(
+      std::regex regex, size_t max_bytes,
+      std::optional<IOLoop::duration> timeout);
+  Future<size_t> read_into_impl(std::span<char> buf, bool partial,
+                                std::optional<IOLoop::duration> timeout);
+  Future<void> write_impl(std::string data,
+                          std::optional<IOLoop::duration> timeout,
+                          std::optional<IOLoop::time_point> deadline);
 
   std::shared_ptr<net_internal::StreamImpl> impl_;
+};
+
+// PipeIOStream
+//
+// An IOStream over one end of a pipe (Tornado's PipeIOStream): `read()`
+// and `write()`/`writev()` instead of recv/send, otherwise the same
+// stream (reads, writes, deadlines, backpressure, close callback).
+//
+//   int fds[2];
+//   pipe2(fds, O_CLOEXEC);
+//   tornado::PipeIOStream reader(fds[0]), writer(fds[1]);
+//   co_await writer.write("hello\n");
+//   std::string line = co_await reader.read_until("\n");
+//
+// - Takes ownership of `fd` (made non-blocking here).
+// - Reading from a write end throws std::logic_error; writing to a read end
+//   fails (EBADF) and closes the stream.
+// - A pipe cannot be half-closed: `shutdown_write()` flushes, then closes
+//   the stream (the reader sees EOF).
+// - Writing after the reader is gone fails with StreamClosedError whose
+//   real_error() is a std::system_error (EPIPE), and no SIGPIPE reaches the
+//   process (it is blocked around each write to a pipe, which costs a few
+//   system calls per write; sockets use MSG_NOSIGNAL instead). A write end
+//   whose reader goes away closes with that error as soon as the loop
+//   reports it.
+// - The socket options (`set_nodelay`, `set_keepalive`,
+//   `set_user_timeout`) throw std::system_error (ENOTSOCK).
+//
+// A handle like IOStream (copies, and IOStream copies of it, share one
+// stream). Thread-compatible: use it on its loop's thread.
+class PipeIOStream : public IOStream {
+ public:
+  explicit PipeIOStream(int fd, IOLoop* loop = nullptr);
+  PipeIOStream(int fd, IOLoop* loop, Options options);
 };
 
 }  // namespace tornado

@@ -30,6 +30,17 @@ parent: returning 42"
 
 check "$bin/readme_example" "2+3=5"
 
+check "$bin/deadline_fanout" "request with a 1000 ms deadline:
+  us-backend: replied
+  eu-backend: cancelled, connection released
+  ap-backend: cancelled, connection released
+  -> us-backend says hello
+request with a 10 ms deadline:
+  eu-backend: cancelled, connection released
+  us-backend: cancelled, connection released
+  ap-backend: cancelled, connection released
+  -> timeout: no backend replied in time"
+
 hang=$("$bin/hang" | sed -E 's/ for [0-9]+ ms$//')
 check_hang_expected="-- coroutines still suspended after 100 ms:
 serve at examples/hang.cc:50 awaiting coroutine

@@ -32,6 +32,9 @@ class Suspended {
   // Keeps `p` until the coroutine's frame is destroyed (the callable a
   // coroutine lambda was started from; see "Lifetimes").
   virtual void keep_alive(std::shared_ptr<void> p) noexcept = 0;
+  // IOLoop::shutdown: cancel the coroutine (as Future::cancel on its
+  // future would); never resumes it inline.
+  virtual void cancel_suspended() noexcept = 0;
 
  protected:
   ~Suspended() = default;
