@@ -744,6 +744,19 @@ TEST_F(LocksTest, TimeoutAndReleaseInTheSameIteration) {
   EXPECT_TRUE(b.done());
 }
 
+// gen::wait_for on a wait: on timeout the waiter is cancelled (withdrawn
+// at once) and the caller gets TimeoutError; the lock goes to the next.
+TEST_F(LocksTest, WaitForCancelsTheWaiterOnTimeout) {
+  Lock lock;
+  EXPECT_TRUE(lock.acquire().done());
+  Future<void> timed = gen::wait_for(10ms, lock.acquire());
+  Future<void> next = lock.acquire();
+  EXPECT_TRUE(times_out(timed));
+  EXPECT_EQ(lock.waiting(), 1u);
+  lock.release();
+  EXPECT_TRUE(next.done());
+}
+
 // ---- Timeouts ----------------------------------------------------------------------
 
 // A zero or past timeout fails on the next iteration unless the wait can
