@@ -7,10 +7,16 @@
 #include "future/future.h"
 #include "gen/gen.h"
 #include "ioloop/ioloop.h"
+#include "locks/locks.h"
+#include "queues/queues.h"
 #include "stack_context/stack_context.h"
 
 int main() {
   tornado::Future<int> f;
   f.set_result(1);
-  return f.result() == 1 && f.cancel() == false ? 0 : 1;
+  tornado::locks::Lock lock;
+  tornado::queues::Queue<int> q;
+  q.put_nowait(2);
+  const bool locks_ok = lock.acquire().done() && lock.locked() && q.get_nowait() == 2;
+  return f.result() == 1 && f.cancel() == false && locks_ok ? 0 : 1;
 }

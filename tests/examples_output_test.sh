@@ -41,6 +41,11 @@ request with a 10 ms deadline:
   ap-backend: cancelled, connection released
   -> timeout: no backend replied in time"
 
+check "$bin/crawler" "crawling http://site.test/ with 10 workers, at most 3 fetches at a time, 150 ms per page
+fetched 96 pages, 4 timed out: page/100 page/34 page/40 page/91
+every URL seen was fetched or timed out, once: yes
+concurrent fetches never above 3: yes"
+
 hang=$("$bin/hang" | sed -E 's/ for [0-9]+ ms$//')
 check_hang_expected="-- coroutines still suspended after 100 ms:
 serve at examples/hang.cc:50 awaiting coroutine

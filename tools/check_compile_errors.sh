@@ -59,6 +59,37 @@ expect_error dropped_future "nodiscard" '
 tornado::Future<int> compute() { co_return 1; }
 void caller() { compute(); }   // the coroutine future is dropped'
 
+# Tornado's test_yield_lock / test_yield_sem: awaiting the lock itself
+# instead of its acquire() or scoped().
+expect_error co_await_lock "co_await in a tornado coroutine takes a tornado::Future<T>" '
+#include "tornado/gen/gen.h"
+#include "tornado/locks/locks.h"
+tornado::Future<void> f(tornado::locks::Lock& lock) { co_await lock; }'
+
+# Tornado's test_context_manager_misuse: a Guard comes only from scoped().
+expect_error guard_without_scoped "private" '
+#include "tornado/locks/locks.h"
+void f(tornado::locks::Semaphore* s) { tornado::locks::Guard g(nullptr); (void)s; }'
+
+expect_error guard_copy "deleted" '
+#include "tornado/locks/locks.h"
+#include "tornado/gen/gen.h"
+tornado::Future<void> f(tornado::locks::Lock& lock) {
+  auto g = co_await lock.scoped();
+  auto copy = g;
+}'
+
+expect_ok locks_and_queues '
+#include <memory>
+#include "tornado/gen/gen.h"
+#include "tornado/locks/locks.h"
+#include "tornado/queues/queues.h"
+tornado::Future<int> f(tornado::locks::Lock& lock, tornado::queues::Queue<std::unique_ptr<int>>& q) {
+  auto guard = co_await lock.scoped();
+  std::unique_ptr<int> p = co_await q.get();
+  co_return *p;
+}'
+
 expect_ok spawn_callback_coroutine '
 #include "tornado/gen/gen.h"
 int main() {

@@ -31,10 +31,12 @@ prelude = """#include <cstdio>
 #include "gtest/gtest.h"
 #include "tornado/ioloop/ioloop.h"
 #include "tornado/ioloop/periodic_callback.h"
+#include "tornado/locks/locks.h"
 #include "tornado/logging/logging.h"
 #include "tornado/net/iostream.h"
 #include "tornado/net/tcpclient.h"
 #include "tornado/net/tcpserver.h"
+#include "tornado/queues/queues.h"
 #include "tornado/stack_context/stack_context.h"
 #include "tornado/testing/async_test.h"
 // Placeholders the docs use.

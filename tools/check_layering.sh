@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Each library depends only on the libraries below it (bottom-up:
-# stack_context and future, then ioloop, then gen), checked with
+# stack_context and future, then ioloop, then gen, then locks and queues,
+# then net), checked with
 # `bazel query` since Bazel 4 has no layering_check for GCC.
 set -u
 cd "$(dirname "$0")/.."
@@ -28,10 +29,15 @@ require() {  # require TARGET DEP
 }
 require //gen //ioloop:ioloop
 require //ioloop //future:future
+require //queues //locks:locks
 
 check //stack_context //future:future //ioloop:ioloop //gen:gen
 check //future //stack_context:stack_context //ioloop:ioloop //gen:gen
-check //ioloop //gen:gen
+check //ioloop //gen:gen //locks:locks //queues:queues
+check //gen //locks:locks //queues:queues
+# //locks and //queues sit above //gen (they may use it), below //net.
+check //locks //queues:queues //net:iostream //net:tcpserver //net:tcpclient
+check //queues //net:iostream //net:tcpserver //net:tcpclient
 check //net:iostream //gen:gen //net:tcpserver //net:tcpclient
 check //net:tcpclient //gen:gen //net:tcpserver
 check //net:tcpserver //gen:gen //net:tcpclient
