@@ -98,6 +98,19 @@ struct Access {
   static Future<T> from_state_id(const void* id) noexcept {
     return Future<T>(static_cast<State<T>*>(const_cast<void*>(id)));
   }
+  // A counted reference to `f`'s state held without a Future handle (a
+  // lock's waiter node keeps its future alive, as Tornado's deque of
+  // futures does); give it back with release_ref<T>.
+  template <class T>
+  static RefCount* retain(const Future<T>& f) noexcept {
+    if (f.state_ == nullptr) return nullptr;
+    f.state_->ref();
+    return f.state_;
+  }
+  template <class T>
+  static void release_ref(RefCount* s) noexcept {
+    if (s != nullptr && s->unref(&State<T>::free_state)) State<T>::free_state(s);
+  }
   // A handle to the state a hook was given.
   template <class T>
   static Future<T> from_state(RefCount* s) noexcept {

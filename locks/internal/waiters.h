@@ -78,10 +78,7 @@ inline uint8_t kind_of(uintptr_t arg) { return static_cast<uint8_t>(arg); }
 // A reference to `f`'s state, held by a node (released by release_state).
 template <class T>
 RefCount* retain_state(const Future<T>& f) noexcept {
-  auto* s = static_cast<future_internal::State<T>*>(
-      const_cast<void*>(future_internal::Access::state_id(f)));
-  s->ref();
-  return s;
+  return future_internal::Access::retain(f);
 }
 template <class T>
 constexpr FreeFn free_fn() {
