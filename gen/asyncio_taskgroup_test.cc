@@ -55,11 +55,6 @@ using namespace std::chrono_literals;
 
 class AsyncioTaskGroupTest : public tornado::testing::AsyncTest {
  protected:
-  template <class T>
-  void run_until_done(const Future<T>& f) {
-    tornado::testing::run_until(loop(), [&] { return f.done(); });
-    ASSERT_TRUE(f.done());
-  }
   template <class Pred>
   void run_until_true(Pred p) {
     tornado::testing::run_until(loop(), p);

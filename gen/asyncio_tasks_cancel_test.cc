@@ -57,17 +57,6 @@ using namespace std::chrono_literals;
 
 class AsyncioTasksCancelTest : public tornado::testing::AsyncTest {
  protected:
-  // Runs the loop until `f` is done (bounded: 5 s).
-  template <class T>
-  void run_until_done(const Future<T>& f) {
-    tornado::testing::run_until(loop(), [&] { return f.done(); });
-    ASSERT_TRUE(f.done());
-  }
-  // One loop iteration (asyncio's test_utils.run_briefly).
-  void run_once() {
-    loop().add_callback([this] { loop().stop(); });
-    loop().start();
-  }
 };
 
 Future<void> sleep_for(IOLoop::duration d) { co_await gen::sleep(d); }

@@ -34,15 +34,6 @@ using namespace std::chrono_literals;
 
 class AsyncioWaitForTest : public tornado::testing::AsyncTest {
  protected:
-  template <class T>
-  void run_until_done(const Future<T>& f) {
-    tornado::testing::run_until(loop(), [&] { return f.done(); });
-    ASSERT_TRUE(f.done());
-  }
-  void run_once() {
-    loop().add_callback([this] { loop().stop(); });
-    loop().start();
-  }
 };
 
 // asyncio's SlowTask: runs for `total`, swallowing every cancellation.

@@ -56,13 +56,6 @@ class LocksTest : public tornado::testing::AsyncTest {
       for (int i = 0; i < n; ++i) co_await gen::moment;
     });
   }
-  // Runs the loop until `f` is done.
-  template <class T>
-  void run_until_done(Future<T> f) {
-    run([f]() -> Future<void> {
-      while (!f.done()) co_await gen::moment;
-    });
-  }
 
   // Runs the loop until `f` is done; true if it failed with TimeoutError
   // (run() would take that for the test body's own timeout).

@@ -56,22 +56,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <class T>
-std::exception_ptr failure(const Future<T>& f) {
-  EXPECT_TRUE(f.done());
-  return f.done() ? f.exception() : nullptr;
-}
-
-template <class E>
-bool holds(const std::exception_ptr& e) {
-  try {
-    if (e) std::rethrow_exception(e);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-  }
-  return false;
-}
+using testing::failure;
+using testing::holds;
 
 // The cause carried by a StreamClosedError.
 std::exception_ptr real_error(const std::exception_ptr& e) {

@@ -6,6 +6,11 @@
 
 namespace tornado::testing {
 
+void AsyncTest::run_once() {
+  loop_->add_callback([this] { loop_->stop(); });
+  loop_->start();
+}
+
 // Shared by the sink (any thread), the fixture and its ExpectLogs.
 struct AsyncTest::Capture {
   struct Expectation {

@@ -86,6 +86,23 @@ class AsyncTest : public ::testing::Test {
     }
   }
 
+  // One loop iteration: the callbacks queued now run, and what they
+  // schedule waits (asyncio's test_utils.run_briefly).
+  void run_once();
+
+  // Runs the loop until `f` is done, whatever its outcome (it is not
+  // read); fails the test (and throws TimeoutError) after `timeout`.
+  template <class T>
+  void run_until_done(const Future<T>& f, duration timeout = default_timeout()) {
+    run(
+        [f = Future<T>(f)]() mutable {
+          Future<void> done;
+          f.add_done_callback([done](const Future<T>&) mutable { done.set_result(); });
+          return done;
+        },
+        timeout);
+  }
+
   // Listens `server` (anything with listen(port, address) and port()) on
   // an unused loopback port and returns the port.
   template <class Server>
@@ -116,6 +133,26 @@ class AsyncTest : public ::testing::Test {
   IOLoop* previous_current_;
   std::unique_ptr<IOLoop> loop_;
 };
+
+// failure() / holds<E>(): a done future's exception (null on success;
+// a pending one fails the test), and whether an exception is an `E`.
+//
+//   EXPECT_TRUE(tornado::testing::holds<StreamClosedError>(failure(read)));
+template <class T>
+std::exception_ptr failure(const Future<T>& f) {
+  EXPECT_TRUE(f.done());
+  return f.done() ? f.exception() : nullptr;
+}
+template <class E>
+bool holds(const std::exception_ptr& e) {
+  try {
+    if (e) std::rethrow_exception(e);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+  }
+  return false;
+}
 
 // ExpectLog
 //

@@ -6,6 +6,7 @@
 #include "tornado/testing/testing.h"  // the umbrella header compiles too
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -139,6 +140,38 @@ TEST_F(KitTest, ListenOnUnusedPortAsksForPortZeroOnLoopback) {
   EXPECT_EQ(listen_on_unused_port(server), 4242);
   EXPECT_EQ(server.listened_port, 0);
   EXPECT_EQ(server.listened_address, "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace tornado::testing
+
+namespace tornado::testing {
+namespace {
+
+TEST_F(KitTest, RunOnceRunsOneIteration) {
+  int first = 0, second = 0;
+  loop().add_callback([&] {
+    ++first;
+    loop().add_callback([&] { ++second; });  // the next iteration's
+  });
+  run_once();
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 0);
+  run_once();
+  EXPECT_EQ(second, 1);
+}
+
+TEST_F(KitTest, RunUntilDoneLeavesTheOutcomeUnread) {
+  Future<std::unique_ptr<int>> f;
+  loop().call_later(2ms, [f]() mutable { f.set_result(std::make_unique<int>(4)); });
+  run_until_done(f);
+  ASSERT_TRUE(f.done());
+  EXPECT_EQ(*f.take_result(), 4);  // still there: run_until_done did not take it
+  Future<void> failed;
+  failed.set_exception(std::make_exception_ptr(std::runtime_error("x")));
+  run_until_done(failed);
+  EXPECT_TRUE(holds<std::runtime_error>(failure(failed)));
+  EXPECT_FALSE(holds<std::logic_error>(failure(failed)));
 }
 
 }  // namespace
