@@ -262,6 +262,9 @@ TEST_F(AsyncioTaskGroupTest, ChildSpawnsIntoThePendingJoin) {
 Future<void> hydra(gen::TaskGroup* g, int* nhydras) {
   ++*nhydras;
   co_await gen::sleep(1ms);
+  // A bound (hercules fails long before it), which also tells clang that
+  // not every path recurses (-Winfinite-recursion, wrong for a coroutine).
+  if (*nhydras > 100000) co_return;
   static_cast<void>(g->spawn(hydra(g, nhydras)));
   static_cast<void>(g->spawn(hydra(g, nhydras)));
 }

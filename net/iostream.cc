@@ -2,7 +2,9 @@
 // libstdc++'s std::regex compiler at -O1 with ASan (--config=asan): the
 // library's headers are read with the warning off, our code with it on.
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // GCC's option; clang has none
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <functional>
 #include <regex>
 #pragma GCC diagnostic pop
@@ -134,7 +136,7 @@ uint64_t delimiter_bytes_scanned() { return tls_delimiter_bytes_scanned; }
 // its done-callbacks inline, and one of them may drop the stream's last
 // handle (the void-handler form of TCPServer keeps its stream only in a
 // read's done-callback).
-class StreamImpl : public std::enable_shared_from_this<StreamImpl>,
+class StreamImpl final : public std::enable_shared_from_this<StreamImpl>,
                    public future_internal::CancelHook {
  public:
   // CancelHook of the pending read's future: `Future::cancel()` on it

@@ -211,7 +211,9 @@ TEST_F(IOStreamTest, FutureReadUntilClose) {
 
 // Follows TestIOStreamMixin.test_write_zero_bytes
 TEST_F(IOStreamTest, WriteZeroBytes) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   run([&]() -> Future<void> { co_await server.write(""); });
   // Also with other writes queued: done once those are flushed.
   server.close();
@@ -249,7 +251,9 @@ TEST_F(IOStreamTest, ConnectionRefused) {
 // peer may still be waiting for replies. So a third read is what sees the
 // end; in Tornado the second read's completion does.)
 TEST_F(IOStreamTest, DelayedCloseCallback) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   std::vector<std::string> chunks;
   std::vector<std::string> chunks_at_close;
   bool closed = false;
@@ -276,7 +280,9 @@ TEST_F(IOStreamTest, DelayedCloseCallback) {
 
 // Follows TestIOStreamMixin.test_future_delayed_close_callback
 TEST_F(IOStreamTest, FutureDelayedCloseCallback) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   run([&]() -> Future<void> {
     (void)server.write("12");
     std::vector<std::string> chunks;
@@ -293,7 +299,9 @@ TEST_F(IOStreamTest, FutureDelayedCloseCallback) {
 TEST_F(IOStreamTest, CloseBufferedData) {
   IOStream::Options options;
   options.read_chunk_size = 256;
-  auto [server, client] = make_iostream_pair(options);
+  Pair pair = make_iostream_pair(options);
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   run([&]() -> Future<void> {
     (void)server.write(std::string(512, 'A'));
     EXPECT_EQ(co_await client.read_bytes(256), std::string(256, 'A'));
@@ -307,7 +315,9 @@ TEST_F(IOStreamTest, CloseBufferedData) {
 
 // Follows TestIOStreamMixin.test_read_until_close_after_close
 TEST_F(IOStreamTest, ReadUntilCloseAfterClose) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   run([&]() -> Future<void> {
     (void)server.write("1234");
     server.close();
@@ -319,7 +329,9 @@ TEST_F(IOStreamTest, ReadUntilCloseAfterClose) {
 // Follows TestIOStreamMixin.test_large_read_until: 4 MiB before the
 // delimiter, written 1 KiB at a time (read_until used to be quadratic).
 TEST_F(IOStreamTest, LargeReadUntil) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   const int kNumKb = 4096;
   for (int i = 0; i < kNumKb; ++i) (void)client.write(std::string(1024, 'A'));
   (void)client.write("\r\n");
@@ -330,7 +342,9 @@ TEST_F(IOStreamTest, LargeReadUntil) {
 
 // Follows TestIOStreamMixin.test_close_callback_with_pending_read
 TEST_F(IOStreamTest, CloseCallbackWithPendingRead) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   client.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -349,7 +363,9 @@ TEST_F(IOStreamTest, CloseCallbackWithPendingRead) {
 // with the read left armed, so the stream refused every later read ("a
 // read is already pending") and logged the orphaned read's failure.
 TEST_F(IOStreamTest, InlineReadError) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   ::close(server.fileno());
   EXPECT_THROW((void)server.read_bytes(1), std::system_error);
   EXPECT_TRUE(server.closed());
@@ -364,7 +380,9 @@ TEST_F(IOStreamTest, InlineReadError) {
 // closes the stream with the error as cause, and the close callback runs
 // once.
 TEST_F(IOStreamTest, AsyncReadError) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   int close_callbacks = 0;
   server.set_close_callback([&] { ++close_callbacks; });
   Future<std::string> read = server.read_bytes(2);
@@ -385,7 +403,9 @@ TEST_F(IOStreamTest, AsyncReadError) {
 
 // Follows TestIOStreamMixin.test_future_close_callback
 TEST_F(IOStreamTest, FutureCloseCallback) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   server.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -407,7 +427,9 @@ TEST_F(IOStreamTest, FutureCloseCallback) {
 // Follows TestIOStreamMixin.test_write_memoryview (no memoryview: a write
 // larger than the read serves the read and keeps the rest).
 TEST_F(IOStreamTest, WriteLargerThanTheRead) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   std::string data = run([&]() -> Future<std::string> {
     Future<std::string> f = client.read_bytes(4);
     (void)server.write("hello");
@@ -418,7 +440,9 @@ TEST_F(IOStreamTest, WriteLargerThanTheRead) {
 
 // Follows TestIOStreamMixin.test_read_bytes_partial
 TEST_F(IOStreamTest, ReadBytesPartial) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   run([&]() -> Future<void> {
     // More than is available, with partial.
     Future<std::string> f = client.read_bytes(50, true);
@@ -435,7 +459,9 @@ TEST_F(IOStreamTest, ReadBytesPartial) {
 
 // Follows TestIOStreamMixin.test_read_until_max_bytes
 TEST_F(IOStreamTest, ReadUntilMaxBytes) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   client.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -459,7 +485,9 @@ TEST_F(IOStreamTest, ReadUntilMaxBytes) {
 // there before the read; the error still comes through the future (and
 // the close), not from the call.
 TEST_F(IOStreamTest, ReadUntilMaxBytesInline) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   client.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -475,7 +503,9 @@ TEST_F(IOStreamTest, ReadUntilMaxBytesInline) {
 // delimiter arrives in the same packet that passes the limit; the read
 // fails anyway, as it was not found within the limit.
 TEST_F(IOStreamTest, ReadUntilMaxBytesIgnoresExtra) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   client.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -488,7 +518,9 @@ TEST_F(IOStreamTest, ReadUntilMaxBytesIgnoresExtra) {
 
 // Follows TestIOStreamMixin.test_read_until_regex_max_bytes
 TEST_F(IOStreamTest, ReadUntilRegexMaxBytes) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   client.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -507,7 +539,9 @@ TEST_F(IOStreamTest, ReadUntilRegexMaxBytes) {
 
 // Follows TestIOStreamMixin.test_read_until_regex_max_bytes_inline
 TEST_F(IOStreamTest, ReadUntilRegexMaxBytesInline) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   client.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -521,7 +555,9 @@ TEST_F(IOStreamTest, ReadUntilRegexMaxBytesInline) {
 
 // Follows TestIOStreamMixin.test_read_until_regex_max_bytes_ignores_extra
 TEST_F(IOStreamTest, ReadUntilRegexMaxBytesIgnoresExtra) {
-  auto [server, client] = make_iostream_pair();
+  Pair pair = make_iostream_pair();
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   bool closed = false;
   client.set_close_callback([&] { closed = true; });
   run([&]() -> Future<void> {
@@ -539,7 +575,9 @@ TEST_F(IOStreamTest, SmallReadsFromLargeBuffer) {
   IOStream::Options options;
   options.max_buffer_size = 10 * 1024;
   options.read_chunk_size = 4096;
-  auto [server, client] = make_iostream_pair(options);
+  Pair pair = make_iostream_pair(options);
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   run([&]() -> Future<void> {
     (void)server.write(std::string(100 * 1024, 'a'));
     for (int i = 0; i < 100; ++i) {
@@ -553,7 +591,9 @@ TEST_F(IOStreamTest, SmallReadUntilsFromLargeBuffer) {
   IOStream::Options options;
   options.max_buffer_size = 10 * 1024;
   options.read_chunk_size = 4096;
-  auto [server, client] = make_iostream_pair(options);
+  Pair pair = make_iostream_pair(options);
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   const std::string line = std::string(1023, 'a') + "\n";
   run([&]() -> Future<void> {
     std::string all;
@@ -572,7 +612,9 @@ TEST_F(IOStreamTest, FlowControl) {
   const size_t kMb = 1024 * 1024;
   IOStream::Options options;
   options.max_buffer_size = 5 * kMb;
-  auto [server, client] = make_iostream_pair(options);
+  Pair pair = make_iostream_pair(options);
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   run([&]() -> Future<void> {
     Future<void> written = client.write(std::string(10 * kMb, 'a'));
     co_await server.read_bytes(kMb);
@@ -596,7 +638,9 @@ TEST_F(IOStreamTest, FutureWrite) {
   const size_t total = m * n * nproducers;
   IOStream::Options options;
   options.max_buffer_size = total;
-  auto [server, client] = make_iostream_pair(options);
+  Pair pair = make_iostream_pair(options);
+  IOStream server = std::move(pair.server);
+  IOStream client = std::move(pair.client);
   auto produce = [](IOStream stream, size_t m, size_t n) -> Future<void> {
     const std::string data(m, 'x');
     for (size_t i = 0; i < n; ++i) co_await stream.write(data);

@@ -22,7 +22,7 @@ namespace {
 // being tried and removes the timer at once (nothing leaks, unlike a
 // timeout that only stops waiting). The hook is cleared when the result
 // completes and when the attempt goes (a closed loop drops it).
-struct Attempt : std::enable_shared_from_this<Attempt>, future_internal::CancelHook {
+struct Attempt final : std::enable_shared_from_this<Attempt>, future_internal::CancelHook {
   ~Attempt() { future_internal::Access::clear_cancel_hook(result); }
 
   bool cancel_requested(future_internal::RefCount*, uintptr_t) noexcept override {
