@@ -24,9 +24,9 @@ class SleepWake {
  public:
   explicit SleepWake(Future<void> f) : f_(std::move(f)) {}
   SleepWake(SleepWake&&) noexcept = default;
-  ~SleepWake() {
-    if (!f_.done()) future_internal::Access::clear_cancel_hook(f_);
-  }
+  // Done or not: a sleep completed by someone else (it is a plain future)
+  // must not keep naming the loop's hook once the loop drops the timer.
+  ~SleepWake() { future_internal::Access::clear_cancel_hook(f_); }
   void operator()() {
     future_internal::Access::clear_cancel_hook(f_);
     if (!f_.done()) f_.set_result();

@@ -1,0 +1,61 @@
+// Regression tests from a review of the cancellation machinery
+// (../shared/API.md, docs/lifetimes.md §10): each one failed before its fix.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tornado/gen/gen.h"
+#include "tornado/logging/logging.h"
+
+namespace tornado {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CancelReviewTest : public ::testing::Test {
+ protected:
+  CancelReviewTest() { loop_.make_current(); }
+  ~CancelReviewTest() override { loop_.close(); }
+
+  template <class T>
+  void run_until_done(Future<T> f) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!f.done() && std::chrono::steady_clock::now() < deadline) {
+      loop_.add_callback([this] { loop_.stop(); });
+      loop_.start();
+    }
+    ASSERT_TRUE(f.done());
+  }
+
+  std::vector<std::string> log_;
+  logging::ScopedSink sink_{[this](logging::Level, std::string_view s) {
+    log_.emplace_back(s);
+  }};
+  IOLoop loop_;
+};
+
+// A sleep's future completed by someone else (it is a plain Future anyone
+// may complete), then its loop closed and destroyed: the future must not
+// name the dead loop's TimerCancel hook (its state's destructor calls
+// hook_released on it).
+TEST_F(CancelReviewTest, SleepCompletedElsewhereOutlivesItsLoop) {
+  std::optional<Future<void>> s;
+  {
+    IOLoop other;
+    other.make_current();
+    s = gen::sleep(1h);
+    s->set_result();  // e.g. chain_future(x, s), or a test double
+    other.close();    // drops the timer's callable
+  }
+  loop_.make_current();
+  EXPECT_TRUE(s->done());
+  EXPECT_FALSE(s->cancel());
+  s.reset();  // the state goes: it must not reach the dead loop
+}
+
+}  // namespace
+}  // namespace tornado
