@@ -57,5 +57,33 @@ TEST_F(CancelReviewTest, SleepCompletedElsewhereOutlivesItsLoop) {
   s.reset();  // the state goes: it must not reach the dead loop
 }
 
+// A chain of N coroutines each awaiting the next (built bottom-up, so
+// that building it does not recurse): completing it does not recurse per
+// level (gen_test's deep chain), and cancelling it must not either.
+Future<int> level(Future<int> inner) { co_return 1 + co_await inner; }
+
+TEST_F(CancelReviewTest, CancellingADeepChainDoesNotRecursePerLevel) {
+  constexpr int kDepth = 100000;
+  Future<int> leaf;
+  Future<int> top = leaf;
+  for (int i = 0; i < kDepth; ++i) top = level(top);
+  EXPECT_FALSE(top.done());
+  EXPECT_TRUE(top.cancel());
+  EXPECT_TRUE(leaf.cancelled());
+  run_until_done(top);
+  EXPECT_TRUE(top.cancelled());
+}
+
+TEST_F(CancelReviewTest, CompletingTheSameDeepChainDoesNotRecurse) {
+  // The baseline: the same chain completes without deep recursion.
+  constexpr int kDepth = 100000;
+  Future<int> leaf;
+  Future<int> top = leaf;
+  for (int i = 0; i < kDepth; ++i) top = level(top);
+  leaf.set_result(0);
+  run_until_done(top);
+  EXPECT_EQ(top.result(), kDepth);
+}
+
 }  // namespace
 }  // namespace tornado

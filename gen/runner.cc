@@ -40,22 +40,35 @@ void Runner::keep_alive(std::shared_ptr<void> p) noexcept {
 }
 
 bool Runner::cancel_requested(future_internal::RefCount*, uintptr_t) noexcept {
-  cancelling_ = true;
-  if (suspended_ && cancel_awaited_ != nullptr && awaited_state_ != nullptr) {
-    // The awaiter holds the awaited future while suspended: its state is
-    // alive. Done already (our resumption is queued): cancel() is false.
-    try {
-      if (cancel_awaited_(awaited_state_)) return true;
-    } catch (...) {
-      // Out of memory for the CancelledError: deliver it ourselves.
+  // Down a chain of coroutines each awaiting the next, iteratively: asking
+  // the child here is what cancel() on the awaited future would do (the
+  // child's Runner is its hook, and always accepts), without one recursion
+  // per level (a chain as deep as its completion, which is iterative, may
+  // be cancelled too). Nothing here runs a coroutine, so the frames along
+  // the chain (and the awaited states their awaiters hold) stay alive.
+  Runner* r = this;
+  for (;;) {
+    r->cancelling_ = true;
+    if (r->suspended_ && r->cancel_awaited_ != nullptr && r->awaited_state_ != nullptr) {
+      if (Runner* child = r->awaited_child_(r->awaited_state_)) {
+        r = child;
+        continue;
+      }
+      // The awaiter holds the awaited future while suspended: its state is
+      // alive. Done already (our resumption is queued): cancel() is false.
+      try {
+        if (r->cancel_awaited_(r->awaited_state_)) return true;
+      } catch (...) {
+        // Out of memory for the CancelledError: deliver it ourselves.
+      }
     }
+    if (r->suspended_) {
+      r->resume_flags_ |= kCancelOnResume;
+    } else {
+      r->cancel_at_next_await_ = true;
+    }
+    return true;
   }
-  if (suspended_) {
-    resume_flags_ |= kCancelOnResume;
-  } else {
-    cancel_at_next_await_ = true;
-  }
-  return true;
 }
 
 void throw_cancelled() { throw CancelledError(); }

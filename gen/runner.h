@@ -173,6 +173,7 @@ class Runner final : public ioloop_internal::Suspended,
     where_ = where;
     awaited_state_ = future_internal::Access::state_id(awaited);
     cancel_awaited_ = &cancel_awaited<T>;
+    awaited_child_ = &awaited_child<T>;
     if (future_internal::Access::producer(awaited) != nullptr) {
       future_internal::Access::set_awaiter(awaited, as_suspended());
       awaiting_ = "coroutine";
@@ -185,6 +186,7 @@ class Runner final : public ioloop_internal::Suspended,
     where_ = where;
     awaited_state_ = nullptr;
     cancel_awaited_ = nullptr;
+    awaited_child_ = nullptr;
     awaiting_ = "moment";
   }
   // Called once, with the coroutine's own future's state.
@@ -222,6 +224,22 @@ class Runner final : public ioloop_internal::Suspended,
   static bool cancel_awaited(const void* state) {
     return future_internal::Access::from_state_id<T>(state).cancel();
   }
+  // The coroutine whose Runner cancel() on the awaited (pending) future
+  // would ask, if it would ask one: cancel_requested goes down a chain of
+  // coroutines in a loop instead of one recursion per level.
+  template <class T>
+  static Runner* awaited_child(const void* state) {
+    const Future<T> f = future_internal::Access::from_state_id<T>(state);
+    if (f.done()) return nullptr;
+    void* p = future_internal::Access::producer(f);
+    if (p == nullptr) return nullptr;
+    Runner* child = from_suspended(p);
+    if (future_internal::Access::cancel_hook(f) !=
+        static_cast<future_internal::CancelHook*>(child)) {
+      return nullptr;
+    }
+    return child;
+  }
 
   std::coroutine_handle<> handle_;
   const stack_context_internal::Node* resume_contexts_;
@@ -233,6 +251,8 @@ class Runner final : public ioloop_internal::Suspended,
   bool cancelling_ = false;             // cancel() was called on the own future
   // Cancels the awaited future (awaited_state_); null on gen::moment.
   bool (*cancel_awaited_)(const void*) = nullptr;
+  // The coroutine behind the awaited future (see awaited_child).
+  Runner* (*awaited_child_)(const void*) = nullptr;
   gen_internal::SourceLocation where_{};
   const char* awaiting_ = nullptr;
   const void* awaited_state_ = nullptr;
