@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "tornado/gen/gen.h"
 #include "tornado/logging/logging.h"
+#include "tornado/testing/run_loop.h"
 
 namespace tornado {
 namespace {
@@ -20,13 +21,10 @@ class CancelReviewTest : public ::testing::Test {
   CancelReviewTest() { loop_.make_current(); }
   ~CancelReviewTest() override { loop_.close(); }
 
+  // Runs the loop until `f` is done (or 5 s pass).
   template <class T>
-  void run_until_done(Future<T> f) {
-    auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!f.done() && std::chrono::steady_clock::now() < deadline) {
-      loop_.add_callback([this] { loop_.stop(); });
-      loop_.start();
-    }
+  void run_until_done(const Future<T>& f) {
+    testing::run_until(loop_, [&] { return f.done(); });
     ASSERT_TRUE(f.done());
   }
 

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tornado/gen/gen.h"
 #include "tornado/logging/logging.h"
+#include "tornado/testing/run_loop.h"
 
 namespace tornado {
 namespace {
@@ -27,19 +28,12 @@ class CancelTest : public ::testing::Test {
 
   // Runs the loop until `f` is done (or 5 s pass).
   template <class T>
-  void run_until_done(Future<T> f) {
-    auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!f.done() && std::chrono::steady_clock::now() < deadline) {
-      loop_.add_callback([this] { loop_.stop(); });
-      loop_.start();
-    }
+  void run_until_done(const Future<T>& f) {
+    testing::run_until(loop_, [&] { return f.done(); });
     ASSERT_TRUE(f.done());
   }
   // One loop iteration.
-  void run_once() {
-    loop_.add_callback([this] { loop_.stop(); });
-    loop_.start();
-  }
+  void run_once() { testing::run_once(loop_); }
 
   std::vector<std::string> log_;
   logging::ScopedSink sink_{[this](logging::Level, std::string_view s) {

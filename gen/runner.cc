@@ -49,15 +49,15 @@ bool Runner::cancel_requested(future_internal::RefCount*, uintptr_t) noexcept {
   Runner* r = this;
   for (;;) {
     r->cancelling_ = true;
-    if (r->suspended_ && r->cancel_awaited_ != nullptr && r->awaited_state_ != nullptr) {
-      if (Runner* child = r->awaited_child_(r->awaited_state_)) {
+    if (r->suspended_ && r->awaited_ops_ != nullptr && r->awaited_state_ != nullptr) {
+      if (Runner* child = r->awaited_ops_->child(r->awaited_state_)) {
         r = child;
         continue;
       }
       // The awaiter holds the awaited future while suspended: its state is
       // alive. Done already (our resumption is queued): cancel() is false.
       try {
-        if (r->cancel_awaited_(r->awaited_state_)) return true;
+        if (r->awaited_ops_->cancel(r->awaited_state_)) return true;
       } catch (...) {
         // Out of memory for the CancelledError: deliver it ourselves.
       }

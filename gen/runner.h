@@ -172,8 +172,7 @@ class Runner final : public ioloop_internal::Suspended,
   void note_suspension(const gen_internal::SourceLocation& where, Future<T>& awaited) {
     where_ = where;
     awaited_state_ = future_internal::Access::state_id(awaited);
-    cancel_awaited_ = &cancel_awaited<T>;
-    awaited_child_ = &awaited_child<T>;
+    awaited_ops_ = &kAwaitedOps<T>;
     if (future_internal::Access::producer(awaited) != nullptr) {
       future_internal::Access::set_awaiter(awaited, as_suspended());
       awaiting_ = "coroutine";
@@ -185,8 +184,7 @@ class Runner final : public ioloop_internal::Suspended,
   void note_moment(const gen_internal::SourceLocation& where) {
     where_ = where;
     awaited_state_ = nullptr;
-    cancel_awaited_ = nullptr;
-    awaited_child_ = nullptr;
+    awaited_ops_ = nullptr;
     awaiting_ = "moment";
   }
   // Called once, with the coroutine's own future's state.
@@ -241,6 +239,15 @@ class Runner final : public ioloop_internal::Suspended,
     return child;
   }
 
+  // What cancel_requested needs of the awaited future, typed once per T:
+  // one pointer stored per suspension.
+  struct AwaitedOps {
+    bool (*cancel)(const void* state);
+    Runner* (*child)(const void* state);
+  };
+  template <class T>
+  static constexpr AwaitedOps kAwaitedOps{&cancel_awaited<T>, &awaited_child<T>};
+
   std::coroutine_handle<> handle_;
   const stack_context_internal::Node* resume_contexts_;
   static constexpr uint8_t kInconsistent = 1;
@@ -249,10 +256,8 @@ class Runner final : public ioloop_internal::Suspended,
   bool suspended_ = false;              // waiting for the loop to call run()
   bool cancel_at_next_await_ = false;   // asked while running
   bool cancelling_ = false;             // cancel() was called on the own future
-  // Cancels the awaited future (awaited_state_); null on gen::moment.
-  bool (*cancel_awaited_)(const void*) = nullptr;
-  // The coroutine behind the awaited future (see awaited_child).
-  Runner* (*awaited_child_)(const void*) = nullptr;
+  // How to cancel the awaited future (awaited_state_); null on gen::moment.
+  const AwaitedOps* awaited_ops_ = nullptr;
   gen_internal::SourceLocation where_{};
   const char* awaiting_ = nullptr;
   const void* awaited_state_ = nullptr;

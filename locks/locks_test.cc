@@ -62,13 +62,7 @@ class LocksTest : public tornado::testing::AsyncTest {
   template <class T>
   bool times_out(Future<T> f) {
     run_until_done(f);
-    try {
-      f.result();
-    } catch (const TimeoutError&) {
-      return true;
-    } catch (...) {
-    }
-    return false;
+    return testing::holds<TimeoutError>(testing::failure(f));
   }
 
   History history_;

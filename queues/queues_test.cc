@@ -54,13 +54,7 @@ class QueuesTest : public tornado::testing::AsyncTest {
   template <class T>
   bool times_out(Future<T> f) {
     run_until_done(f);
-    try {
-      f.result();
-    } catch (const TimeoutError&) {
-      return true;
-    } catch (...) {
-    }
-    return false;
+    return testing::holds<TimeoutError>(testing::failure(f));
   }
   void sleep(std::chrono::milliseconds d) {
     run([d] { return gen::sleep(d); });

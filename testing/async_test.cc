@@ -1,15 +1,14 @@
 #include "tornado/testing/async_test.h"
 
+#include "tornado/testing/run_loop.h"
+
 #include <cstdlib>
 #include <sstream>
 #include <utility>
 
 namespace tornado::testing {
 
-void AsyncTest::run_once() {
-  loop_->add_callback([this] { loop_->stop(); });
-  loop_->start();
-}
+void AsyncTest::run_once() { testing::run_once(*loop_); }
 
 // Shared by the sink (any thread), the fixture and its ExpectLogs.
 struct AsyncTest::Capture {

@@ -3,7 +3,8 @@
 // -----------------------------------------------------------------------------
 //
 // For tests that drive an IOLoop by hand (without the AsyncTest fixture):
-// `run_for(loop, d)` runs it for `d`; `run_until(loop, done)` runs it, a
+// `run_for(loop, d)` runs it for `d`; `run_once(loop)` one iteration;
+// `run_until(loop, done)` runs it, a
 // millisecond at a time, until `done()` or `limit` (a bound against a
 // hang, not an assertion: a loaded machine may need many iterations).
 // Both remove their stop timer, so nothing is left to stop a later run.
@@ -23,6 +24,12 @@ inline void run_for(IOLoop& loop, std::chrono::milliseconds d) {
   auto t = loop.call_later(d, [&] { loop.stop(); });
   loop.start();
   loop.remove_timeout(t);
+}
+
+// One iteration: the callbacks queued now run; what they schedule waits.
+inline void run_once(IOLoop& loop) {
+  loop.add_callback([&loop] { loop.stop(); });
+  loop.start();
 }
 
 template <class Pred>
